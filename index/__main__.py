@@ -1,0 +1,83 @@
+"""Command line: `python -m index build [--corpus DIR] [--index DIR] [--full] [--json]` and `watch`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import config
+from .errors import CorpusError, IndexStoreError
+
+
+def _progress_bar():
+    """A tqdm progress callback for (done, total, stage) reports."""
+    from tqdm import tqdm
+
+    bar = {"stage": None, "tqdm": None}
+
+    def update(done: int, total: int, stage: str) -> None:
+        if stage != bar["stage"]:
+            if bar["tqdm"]:
+                bar["tqdm"].close()
+            bar["stage"] = stage
+            bar["tqdm"] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=False,
+                               disable=None, mininterval=0.5)
+        bar["tqdm"].n = done
+        bar["tqdm"].refresh()
+
+    def close() -> None:
+        if bar["tqdm"]:
+            bar["tqdm"].close()
+
+    return update, close
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m index", description="Build or watch the release index.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "build or refresh the index from the corpus"),
+                       ("watch", "rebuild the index shortly after corpus files change")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--corpus", help="corpus folder (default: $QA_CORPUS_DIR or corpus/)")
+        p.add_argument("--index", help="index folder (default: $QA_INDEX_DIR or .index/)")
+    build = sub.choices["build"]
+    build.add_argument("--full", action="store_true", help="re-embed everything instead of only what changed")
+    build.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    build.add_argument("--no-wait", action="store_true", help="fail at once if another build is running")
+    watch = sub.choices["watch"]
+    watch.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before rebuilding")
+    args = parser.parse_args(argv)
+
+    corpus, index = config.corpus_dir(args.corpus), config.index_dir(args.index)
+    try:
+        if args.command == "watch":
+            from .watch import watch as run_watch
+
+            run_watch(corpus, index, debounce=args.debounce)
+            return 0
+        from .build import build_index
+
+        update, close = _progress_bar() if not args.json else (None, lambda: None)
+        try:
+            report = build_index(corpus, index, full=args.full, progress=update,
+                                 lock_timeout=0 if args.no_wait else -1)
+        finally:
+            close()
+    except (CorpusError, IndexStoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted; the previous index is left as it was.", file=sys.stderr)
+        return 130
+    if args.json:
+        d = report.to_dict()
+        print(json.dumps({k: d[k] for k in ("added", "changed", "removed", "unchanged", "chunks_embedded",
+                                            "seconds", "releases", "chunks", "full", "reused", "written", "skipped",
+                                            "note")}))
+    else:
+        print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

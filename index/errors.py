@@ -1,0 +1,13 @@
+"""Errors the index raises; each message is one sentence saying what is wrong and what to do."""
+
+
+class CorpusError(Exception):
+    """The corpus folder or a file in it cannot be used."""
+
+
+class IndexStoreError(Exception):
+    """The index on disk is missing, incomplete, corrupt or built with other settings."""
+
+
+class BuildLockedError(IndexStoreError):
+    """Another build holds the index's lock."""

@@ -1,0 +1,236 @@
+"""Score the assistant on a question file.
+
+    python -m qa.eval ../shared/data/nato_dev.jsonl            # questions about the index's corpus
+    python -m qa.eval ../shared/data/squad2_dev_subset.json    # SQuAD 2.0: its paragraphs become the corpus
+
+Prints release accuracy at 1, evidence hit rate, EM/F1 of the short answer (SQuAD
+normalisation), answered rate on answerable questions, abstention rate on unanswerable
+ones, and follow-ups right.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import re
+import string
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+# -- SQuAD scoring -----------------------------------------------------------
+def normalize_answer(s: str) -> str:
+    """Lower-case, strip punctuation and articles, collapse whitespace (the official SQuAD rule)."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation) | {"’", "‘", "“", "”"})
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = collections.Counter(p) & collections.Counter(g)
+    same = sum(common.values())
+    if not p or not g:
+        return float(p == g)
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_over(fn, prediction: str, golds: list[str]) -> float:
+    return max((fn(prediction, g) for g in golds), default=0.0)
+
+
+def exact(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+# -- question files ----------------------------------------------------------
+@dataclass
+class Item:
+    question: str
+    answers: list[str]
+    releases: list[str]  # gold release titles
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+
+def load_jsonl(path: Path) -> list[Item]:
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            hist = [(h["question"], (h.get("answers") or [""])[0]) for h in d.get("history") or []]
+            items.append(Item(d["question"], d.get("answers", []), d.get("releases", []), hist))
+    return items
+
+
+def squad_title(article: str, i: int) -> str:
+    return f"{article.replace('_', ' ')} ({i})"
+
+
+def load_squad(path: Path) -> tuple[list[Item], dict[str, str]]:
+    """SQuAD questions, and its paragraphs as releases (file name -> text in the one-release layout)."""
+    d = json.loads(path.read_text(encoding="utf-8"))
+    items, files = [], {}
+    for art in d["data"]:
+        for i, p in enumerate(art["paragraphs"]):
+            title = squad_title(art["title"], i)
+            files[f"{art['title']}_{i:03d}.txt"] = f"{title}\n\n{p['context']}\n"
+            for qa in p["qas"]:
+                golds = [a["text"] for a in qa.get("answers", [])] if not qa.get("is_impossible") else []
+                items.append(Item(qa["question"], golds, [title] if golds else []))
+    return items, files
+
+
+def squad_index(files: dict[str, str], cache: Path | None = None) -> Path:
+    """Write the paragraphs as a corpus and build (or reuse) its index; returns the index folder."""
+    from index.build import build_index
+
+    key = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()[:12]
+    root = (cache or Path(tempfile.gettempdir())) / f"qa-eval-squad-{key}"
+    corpus = root / "corpus"
+    if not corpus.exists():
+        corpus.mkdir(parents=True)
+        for name, text in files.items():
+            (corpus / name).write_text(text, encoding="utf-8")
+    report = build_index(corpus, root / "index")
+    if report.chunks_embedded:
+        print(f"built the SQuAD index: {report.chunks} chunks in {report.seconds:.0f} s", file=sys.stderr)
+    return root / "index"
+
+
+# -- running -----------------------------------------------------------------
+@dataclass
+class Row:
+    item: Item
+    text: str
+    evidence: str
+    answered: bool
+    score: float
+    top_title: str
+    features: dict
+
+
+def run(assistant, items: list[Item]) -> list[Row]:
+    rows = []
+    for it in items:
+        a, trace = assistant.ask_traced(it.question, history=it.history or None)
+        # the span is kept even when abstaining, to score what another threshold would give
+        rows.append(Row(it, trace.get("span_text", ""), a.evidence, a.answered, a.score,
+                        a.sources[0].title if a.sources else "", trace.get("features", {})))
+    return rows
+
+
+def metrics(rows: list[Row], threshold: float) -> dict:
+    ans = [r for r in rows if r.item.answers]
+    un = [r for r in rows if not r.item.answers]
+    hist = [r for r in ans if r.item.history]
+    said = lambda r: r.score >= threshold and bool(r.text)  # noqa: E731
+    norm_in = lambda golds, ev: any(normalize_answer(g) and normalize_answer(g) in normalize_answer(ev) for g in golds)  # noqa: E731
+    f1 = [best_over(f1_score, r.text if said(r) else "", r.item.answers) for r in ans]
+    em = [best_over(exact, r.text if said(r) else "", r.item.answers) for r in ans]
+    f1_said = [best_over(f1_score, r.text, r.item.answers) for r in ans if said(r)]
+    m = {
+        "questions": len(rows),
+        "answerable": len(ans),
+        "unanswerable": len(un),
+        "release_at_1": np.mean([r.top_title in r.item.releases for r in ans if r.item.releases]) if ans else 0.0,
+        "evidence_hit": np.mean([norm_in(r.item.answers, r.evidence) for r in ans]) if ans else 0.0,
+        "em": np.mean(em) if em else 0.0,
+        "f1": np.mean(f1) if f1 else 0.0,
+        "f1_when_answered": np.mean(f1_said) if f1_said else 0.0,
+        "f1_all_spans": np.mean([best_over(f1_score, r.text, r.item.answers) for r in ans]) if ans else 0.0,
+        "answered_rate": np.mean([said(r) for r in ans]) if ans else 0.0,
+        "abstention_rate": np.mean([not said(r) for r in un]) if un else 0.0,
+        "abstained_unanswerable": int(sum(not said(r) for r in un)),
+        "followups": len(hist),
+        "followups_right": int(sum(said(r) and best_over(f1_score, r.text, r.item.answers) >= 0.5
+                                   and (not r.item.releases or r.top_title in r.item.releases) for r in hist)),
+    }
+    return {k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else v) for k, v in m.items()}
+
+
+def threshold_for(rows: list[Row], answered_share: float) -> float:
+    """The highest threshold that still answers `answered_share` of the answerable questions."""
+    scores = sorted((r.score for r in rows if r.item.answers and r.text), reverse=True)
+    n = len([r for r in rows if r.item.answers])
+    k = int(np.ceil(answered_share * n)) - 1
+    return scores[k] if 0 <= k < len(scores) else 0.0
+
+
+def calibrate(rows: list[Row]) -> dict:
+    """Fit the confidence model's weights: logistic regression of 'the span is right' on the features."""
+    keys = sorted(rows[0].features)
+    X = np.array([[r.features[k] for k in keys] for r in rows], dtype=float)
+    y = np.array([1.0 if r.item.answers and best_over(f1_score, r.text, r.item.answers) >= 0.5 else 0.0
+                  for r in rows])
+    Xb = np.hstack([np.ones((len(X), 1)), X])
+    w = np.zeros(Xb.shape[1])
+    for _ in range(3000):  # plain gradient descent with a little L2: a handful of features
+        p = 1 / (1 + np.exp(-Xb @ w))
+        w -= 0.5 * (Xb.T @ (p - y) / len(y) + 1e-3 * np.r_[0, w[1:]])
+    return {"bias": round(float(w[0]), 3), **{k: round(float(v), 3) for k, v in zip(keys, w[1:])}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("file", type=Path, help="a .jsonl question file or a SQuAD 2.0 .json file")
+    parser.add_argument("--index", help="index folder for .jsonl files (default: the default index)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--calibrate", action="store_true", help="fit and print the confidence weights")
+    parser.add_argument("--errors", type=int, default=0, help="print up to N wrong answers")
+    args = parser.parse_args(argv)
+
+    from index.errors import CorpusError, IndexStoreError
+
+    from .assistant import Assistant
+
+    try:
+        if args.file.suffix == ".json":
+            items, files = load_squad(args.file)
+            index_dir = squad_index(files)
+        else:
+            items, index_dir = load_jsonl(args.file), args.index
+        assistant = Assistant(index_dir)
+    except (CorpusError, IndexStoreError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    titles = {r.title for r in assistant._current().data.releases.values()}
+    missing = {t for it in items for t in it.releases if t not in titles}
+    if missing:
+        print(f"warning: {len(missing)} gold releases are not in the index {assistant.index_dir} "
+              f"(e.g. {sorted(missing)[0]!r}); release and answer figures will be low.", file=sys.stderr)
+    assistant.ask(items[0].question)  # warm-up
+    t0 = time.perf_counter()
+    rows = run(assistant, items)
+    secs = time.perf_counter() - t0
+    m = metrics(rows, assistant.threshold)
+    m["seconds_per_question"] = round(secs / len(items), 4)
+    at90 = threshold_for(rows, 0.90)
+    m90 = metrics(rows, at90)
+    m["abstention_at_90pct_answered"] = m90["abstention_rate"]
+    m["f1_at_90pct_answered"] = m90["f1"]
+    if args.calibrate:
+        m["calibrated_weights"] = calibrate(rows)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(f"{args.file.name}: {len(items)} questions ({m['answerable']} answerable, {m['unanswerable']} not)")
+        for k, v in m.items():
+            print(f"  {k:32s} {v}")
+    for r in [r for r in rows if r.item.answers and best_over(f1_score, r.text, r.item.answers) < 0.5][:args.errors]:
+        print(f"\nQ: {r.item.question}\n  gold: {r.item.answers[:2]}  said: {r.text!r} ({r.score:.2f})"
+              f"\n  release: {r.top_title!r} gold {r.item.releases[:1]}\n  evidence: {r.evidence[:200]!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Choose the shortest span of an evidence sentence that answers the question.
+
+Candidates are the sentence's named entities, noun phrases, quoted titles and the
+syntactic constituents around the words it shares with the question (its subject, its
+object, its predicate). Each is scored by whether it is the kind of thing asked for,
+how close it sits to the question's words in the sentence, and whether it merely
+repeats the question.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.annotate import Annotation
+
+from .question import AUX, STOPWORDS, Question
+
+_QUOTED = re.compile(r"[\"“‘']([^\"”’]{3,200})[\"”’]")
+_TRIM_LEFT = frozenset(", ; : - – — ( ) and or but".split())
+_TRIM_RIGHT = frozenset(", ; : - – — . ( ) and or but".split())
+_OBJECT_DEPS = ("dobj", "ccomp", "xcomp", "attr", "oprd", "acomp", "obj", "dative")
+_SUBJECT_DEPS = ("nsubj", "nsubjpass", "csubj", "expl")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # offsets in the release text
+    end: int
+    score: float
+    kind: str  # entity label, "np", "quote", "subj", "obj", "pred", "pp"
+    typed: bool  # the kind of answer the question asks for
+
+
+class SentenceView:
+    """Tokens of one sentence with the question's words marked."""
+
+    def __init__(self, text: str, ann: Annotation, t0: int, t1: int, qstems: set[str], stem):
+        self.text, self.ann, self.t0, self.t1 = text, ann, t0, t1
+        self.idx = range(t0, t1)
+        low = [text[ann.tok_start[i]:ann.tok_end[i]].lower() for i in self.idx]
+        st = stem(low)
+        lem = stem([ann.lemma[i] for i in self.idx])
+        self.match = [(s in qstems or ls in qstems) and w not in STOPWORDS and w.isalnum()
+                      for w, s, ls in zip(low, st, lem)]
+        self.lower = low
+        self.children: dict[int, list[int]] = {}
+        for i in self.idx:
+            h = ann.head[i]
+            if h != i and t0 <= h < t1:
+                self.children.setdefault(h, []).append(i)
+
+    def subtree(self, i: int, exclude: set[int] = frozenset()) -> list[int]:
+        out, stack = [], [i]
+        while stack:
+            j = stack.pop()
+            if j in exclude:
+                continue
+            out.append(j)
+            stack.extend(self.children.get(j, ()))
+        return sorted(out)
+
+    def tokens_in(self, start: int, end: int) -> list[int]:
+        a = self.ann
+        return [i for i in self.idx if a.tok_start[i] >= start and a.tok_end[i] <= end]
+
+
+def _contiguous(view: SentenceView, toks: list[int]) -> tuple[int, int] | None:
+    """Character span of the tokens, trimmed of edge punctuation and conjunctions."""
+    if not toks:
+        return None
+    toks = list(range(toks[0], toks[-1] + 1))
+    a = view.ann
+    while toks and (view.lower[toks[0] - view.t0] in _TRIM_LEFT):
+        toks.pop(0)
+    while toks and (view.lower[toks[-1] - view.t0] in _TRIM_RIGHT):
+        toks.pop()
+    if not toks:
+        return None
+    return a.tok_start[toks[0]], a.tok_end[toks[-1]]
+
+
+def _proximity(view: SentenceView, toks: list[int]) -> float:
+    """1 for a span right beside a question word, falling with distance."""
+    matched = [view.t0 + k for k, m in enumerate(view.match) if m]
+    if not matched or not toks:
+        return 0.0
+    lo, hi = toks[0], toks[-1]
+    d = min(lo - m if m < lo else (m - hi if m > hi else 0) for m in matched)
+    return 1.0 / (1.0 + 0.35 * max(d - 1, 0))
+
+
+def _overlap(view: SentenceView, toks: list[int]) -> float:
+    """Share of the span's content words that the question already contains."""
+    content = [i for i in toks if view.lower[i - view.t0] not in STOPWORDS and view.lower[i - view.t0].isalnum()]
+    if not content:
+        return 1.0
+    return sum(view.match[i - view.t0] for i in content) / len(content)
+
+
+def _strip_matched_edges(view: SentenceView, toks: list[int]) -> list[int]:
+    """Drop question words (and stop words) from the span's edges: 'Admiral Bauer' asked about -> the rest."""
+    toks = list(toks)
+    while toks and (view.match[toks[0] - view.t0] or view.lower[toks[0] - view.t0] in ("the", "a", "an")
+                    and len(toks) > 1 and view.match[toks[1] - view.t0]):
+        toks.pop(0)
+    while toks and view.match[toks[-1] - view.t0]:
+        toks.pop()
+    return toks
+
+
+def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -> list[Span]:
+    """All scored answer candidates in one sentence."""
+    a, text = view.ann, view.text
+    spans: list[Span] = []
+    typed = set(q.types)
+    rank = {t: i for i, t in enumerate(q.types)}
+
+    def add(toks: list[int], kind: str, is_typed: bool, bonus: float = 0.0) -> None:
+        span = _contiguous(view, toks)
+        if span is None:
+            return
+        toks = view.tokens_in(*span)
+        if not toks:
+            return
+        ov = _overlap(view, toks)
+        if ov >= 0.99:
+            return
+        prox = _proximity(view, toks)
+        n = len(toks)
+        length_pen = 0.02 * max(n - 6, 0)
+        score = (1.2 if is_typed else 0.0) + 0.8 * prox - 1.2 * ov - length_pen + bonus
+        spans.append(Span(span[0], span[1], score, kind, is_typed))
+
+    # named entities
+    for s, e, label in a.entities:
+        if s >= s_start and e <= s_end:
+            toks = view.tokens_in(s, e)
+            is_typed = label in typed
+            bonus = -0.15 * rank.get(label, 0) if is_typed else 0.0
+            add(toks, label, is_typed, bonus)
+            # "Secretary General Jens Stoltenberg" asked as "Who ... Stoltenberg" keeps the new part only
+            stripped = _strip_matched_edges(view, toks)
+            if stripped and stripped != toks:
+                add(stripped, label, is_typed, bonus - 0.05)
+    # noun phrases, scored as typed when their head is the question's focus noun
+    focus_stem = q.focus
+    for s, e in a.noun_chunks:
+        if s >= s_start and e <= s_end:
+            toks = view.tokens_in(s, e)
+            if not toks:
+                continue
+            head_lemma = a.lemma[toks[-1]]
+            focus_hit = bool(focus_stem) and (head_lemma == focus_stem or head_lemma == focus_stem.rstrip("s")
+                                              or view.lower[toks[-1] - view.t0] == focus_stem)
+            ents_inside = any(es >= s and ee <= e and lab in typed for es, ee, lab in a.entities)
+            add(toks, "np", False, (0.9 if focus_hit else 0.0) + (0.3 if ents_inside else 0.0)
+                + (0.2 if not q.types else -0.3))
+    # quoted titles and names
+    sentence = text[s_start:s_end]
+    for m in _QUOTED.finditer(sentence):
+        toks = view.tokens_in(s_start + m.start(1), s_start + m.end(1))
+        fit = q.focus in ("title", "name", "slogan", "motto", "theme", "called", "word", "phrase", "term")
+        add(toks, "quote", fit, 0.2 if fit else -0.2)
+    # syntax around the question's words: subject / object / predicate of a matched verb
+    if not q.types or q.wh in ("what", "which", "other", "how", "why"):
+        _syntactic(q, view, add)
+    return spans
+
+
+def _syntactic(q: Question, view: SentenceView, add) -> None:
+    a = view.ann
+    asks_do = q.tokens[-1:] in (("do",), ("doing",), ("happen",), ("happened",)) if q.tokens else False
+    for i in view.idx:
+        k = i - view.t0
+        if not view.match[k]:
+            continue
+        pos, dep = a.pos[i], a.dep[i]
+        kids = view.children.get(i, [])
+        if pos in ("VERB", "AUX") or dep == "ROOT":
+            for c in kids:
+                cd = a.dep[c]
+                if q.subject_wh and cd in _SUBJECT_DEPS:
+                    add(view.subtree(c), "subj", False, 0.7)
+                elif not q.subject_wh and cd in _OBJECT_DEPS:
+                    add(view.subtree(c), "obj", False, 0.6)
+                elif cd == "prep" and not q.subject_wh:
+                    add(view.subtree(c), "pp", False, 0.1)
+        if asks_do and dep in _SUBJECT_DEPS:
+            # "What did he say French naval ships do?" -> the predicate of 'ships'
+            h = a.head[i]
+            if view.t0 <= h < view.t1:
+                sub = set(view.subtree(i))
+                pred = [t for t in view.subtree(h, exclude=sub)
+                        if a.dep[t] not in ("punct", "cc") or t > h]
+                pred = [t for t in pred if t >= h]
+                add(pred, "pred", False, 1.0)
+        if q.wh == "why" and pos in ("VERB", "AUX"):
+            for c in kids:
+                if a.dep[c] in ("advcl", "prep") and view.lower[c - view.t0] in ("because", "to", "for", "since",
+                                                                                   "due", "so"):
+                    add(view.subtree(c), "why", False, 0.5)
+
+
+def best_span(q: Question, view: SentenceView, s_start: int, s_end: int) -> Span | None:
+    spans = candidate_spans(q, view, s_start, s_end)
+    if not spans:
+        return None
+    return max(spans, key=lambda s: (s.score, -(s.end - s.start)))

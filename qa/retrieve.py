@@ -1,0 +1,145 @@
+"""Hybrid retrieval: dense (FAISS over chunks, plus sentence vectors) and BM25, fused.
+
+Everything here is arithmetic over what the index built; the question's vector is the
+only model output it needs.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.store import IndexData, bm25_stemmer
+
+from .question import STOPWORDS, Question, words
+
+RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
+
+
+@dataclass(frozen=True)
+class SentenceRef:
+    """One sentence of the corpus with what scoring and extraction need."""
+
+    row: int  # row in the sentence matrix
+    release_id: str
+    start: int
+    end: int
+    t0: int  # its tokens: range(t0, t1) in the release's annotation
+    t1: int
+    stems: frozenset
+
+
+@dataclass
+class Candidate:
+    """A sentence considered as evidence, with the scores that ranked it."""
+
+    sent: SentenceRef
+    score: float
+    cosine: float
+    lexical: float  # idf-weighted share of the question's words found in the sentence
+    passage: float  # fused score of the best chunk holding it, in [0, 1]
+    chunk_id: int
+
+
+class Retriever:
+    """Precomputed views of one index generation for fast hybrid search."""
+
+    def __init__(self, data: IndexData):
+        self.data = data
+        self.stemmer = bm25_stemmer()
+        self.sentences: list[SentenceRef] = []
+        mats = []
+        for rid, ann in data.annotations.items():
+            starts = ann.tok_start
+            t = 0
+            for s, e in ann.sentences:
+                while t < len(starts) and starts[t] < s:
+                    t += 1
+                t0 = t
+                while t < len(starts) and starts[t] < e:
+                    t += 1
+                text = data.releases[rid].text[s:e]
+                self.sentences.append(SentenceRef(len(self.sentences), rid, s, e, t0, t, self._stems(text)))
+            mats.append(data.sentence_vectors[rid])
+        dim = data.vectors.d
+        self.matrix = np.vstack(mats).astype(np.float32) if mats else np.zeros((0, dim), np.float32)
+        df = Counter(st for ref in self.sentences for st in ref.stems)
+        n = max(len(self.sentences), 1)
+        self.idf = {st: math.log(1 + n / c) for st, c in df.items()}
+        self.max_idf = math.log(1 + n)
+        # chunk -> sentence rows inside it, and sentence row -> chunks holding it
+        by_release: dict[str, list[SentenceRef]] = {}
+        for ref in self.sentences:
+            by_release.setdefault(ref.release_id, []).append(ref)
+        self.chunk_rows: dict[int, list[int]] = {}
+        self.row_chunks: dict[int, list[int]] = {}
+        for cid, c in data.chunks.items():
+            rows = [r.row for r in by_release.get(c.release_id, ()) if r.start < c.end and r.end > c.start]
+            self.chunk_rows[cid] = rows
+            for r in rows:
+                self.row_chunks.setdefault(r, []).append(cid)
+        self.bm25_ids = np.asarray(data.bm25_ids, dtype=np.int64)
+
+    def _stems(self, text: str) -> frozenset:
+        return frozenset(self.stemmer.stemWords([w for w in words(text) if w not in STOPWORDS]))
+
+    def stems(self, toks) -> list[str]:
+        return self.stemmer.stemWords(list(toks))
+
+    def idf_of(self, stem: str) -> float:
+        return self.idf.get(stem, self.max_idf)
+
+    def chunk_scores(self, qvec: np.ndarray, q: Question, k: int = 20) -> dict[int, float]:
+        """Fused (RRF) chunk scores from FAISS and BM25, scaled so the best is 1."""
+        n = self.data.vectors.ntotal
+        fused: dict[int, float] = {}
+        if n:
+            _, ids = self.data.vectors.search(qvec, min(k, n))
+            for rank, cid in enumerate(ids[0]):
+                if cid >= 0:
+                    fused[int(cid)] = fused.get(int(cid), 0.0) + 1.0 / (RRF_K + rank)
+        stems = [s for s in self.stems(q.content + q.extra)]
+        if stems and len(self.bm25_ids):
+            scores = self.data.bm25.get_scores(stems)
+            top = np.argsort(-scores)[:k]
+            for rank, i in enumerate(top):
+                if scores[i] <= 0:
+                    break
+                cid = int(self.bm25_ids[i])
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+        best = max(fused.values(), default=1.0)
+        return {cid: v / best for cid, v in fused.items()}
+
+    def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8, n_sent: int = 8,
+                   weights: tuple[float, float, float] = (1.0, 0.8, 0.3),
+                   boost_releases: dict[str, float] | None = None) -> tuple[list[Candidate], dict[int, float]]:
+        """Candidate evidence sentences, best first, and the fused chunk scores."""
+        chunk = self.chunk_scores(qvec, q)
+        top_chunks = sorted(chunk, key=chunk.get, reverse=True)[:n_chunks]
+        rows = {r for cid in top_chunks for r in self.chunk_rows.get(cid, ())}
+        if len(self.matrix):
+            sims = self.matrix @ qvec[0]
+            rows.update(int(i) for i in np.argpartition(-sims, min(n_sent, len(sims) - 1))[:n_sent])
+        else:
+            sims = np.zeros(0)
+        qstems = self.stems(q.content)
+        xstems = [s for s in self.stems(q.extra) if s not in qstems]
+        total = sum(self.idf_of(s) for s in qstems) + 0.5 * sum(self.idf_of(s) for s in xstems) or 1.0
+        wc, wl, wp = weights
+        out = []
+        for r in rows:
+            ref = self.sentences[r]
+            lex = (sum(self.idf_of(s) for s in qstems if s in ref.stems)
+                   + 0.5 * sum(self.idf_of(s) for s in xstems if s in ref.stems)) / total
+            cids = self.row_chunks.get(r, [])
+            best_c = max(cids, key=lambda c: chunk.get(c, 0.0)) if cids else -1
+            pas = chunk.get(best_c, 0.0)
+            cos = float(sims[r])
+            score = wc * cos + wl * lex + wp * pas
+            if boost_releases:
+                score += boost_releases.get(ref.release_id, 0.0)
+            out.append(Candidate(ref, score, cos, lex, pas, best_c))
+        out.sort(key=lambda c: c.score, reverse=True)
+        return out, chunk

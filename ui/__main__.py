@@ -1,0 +1,154 @@
+"""`python -m ui`: start the web app on the corpus's index, building the index first if needed.
+
+    python -m ui [--host HOST] [--port PORT] [--index DIR] [--corpus DIR] [--watch]
+
+The port defaults to $GRADIO_SERVER_PORT or 7860, the host to $GRADIO_SERVER_NAME or
+127.0.0.1, the folders to those of index.config (QA_INDEX_DIR / QA_CORPUS_DIR).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ui", description="Start the press-release Q&A web app.")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="interface to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                   help="port to listen on (default: $GRADIO_SERVER_PORT or 7860)")
+    p.add_argument("--index", default=None, help="index folder (default: $QA_INDEX_DIR or <project>/.index)")
+    p.add_argument("--corpus", default=None,
+                   help="corpus folder to build from and rebuild from (default: the one the index was built from, "
+                        "else $QA_CORPUS_DIR or <project>/corpus)")
+    p.add_argument("--watch", action="store_true",
+                   help="also watch the corpus folder and update the index when it changes (index.watch)")
+    p.add_argument("--no-warmup", action="store_true", help="do not answer a first question before serving")
+    return p
+
+
+def _progress():
+    """A build_index progress callback drawing a tqdm bar per stage (plain prints without tqdm)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        def plain(done: int, total: int, stage: str) -> None:
+            if total and (done == total or done % max(1, total // 10) == 0):
+                print(f"  {stage}: {done}/{total}", flush=True)
+        return plain, lambda: None
+
+    bars: dict[str, object] = {}
+
+    def update(done: int, total: int, stage: str) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bars.clear()
+            bar = bars[stage] = tqdm(total=total or None, desc=stage, unit="step", leave=True)
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+
+    return update, close
+
+
+def open_assistant(index_dir, corpus_dir):
+    """A qa.Assistant on `index_dir`; when there is no usable index there, build it from
+    `corpus_dir` first (with a progress bar) and try again."""
+    import qa
+    from index.errors import IndexStoreError
+
+    try:
+        return qa.Assistant(index_dir=index_dir)
+    except IndexStoreError as exc:
+        print(f"{exc}\nBuilding the index from {corpus_dir} ...", flush=True)
+    from index.build import build_index
+
+    update, close = _progress()
+    try:
+        report = build_index(corpus_dir=corpus_dir, index_dir=index_dir, progress=update)
+    finally:
+        close()
+    print(report.summary() if hasattr(report, "summary") else report, flush=True)
+    return qa.Assistant(index_dir=index_dir)
+
+
+def start_watch(corpus_dir, index_dir) -> threading.Thread | None:
+    """Run index.watch.watch(corpus_dir, index_dir) in a daemon thread, when it exists."""
+    try:
+        from index import watch as watch_mod
+    except ImportError:
+        watch_mod = None
+    fn = getattr(watch_mod, "watch", None)
+    if fn is None:
+        print("--watch: this version has no index.watch.watch; the corpus is not watched.", file=sys.stderr, flush=True)
+        return None
+
+    def run() -> None:
+        try:
+            fn(corpus_dir, index_dir)
+        except Exception as exc:  # a dead watcher must not take the app down
+            print(f"The corpus watcher stopped: {exc}", file=sys.stderr, flush=True)
+
+    t = threading.Thread(target=run, name="corpus-watch", daemon=True)
+    t.start()
+    print(f"Watching {corpus_dir} for changes.", flush=True)
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    t0 = time.perf_counter()
+    import index.config as cfg
+    from index.errors import CorpusError, IndexStoreError
+
+    index_dir = cfg.index_dir(args.index)
+    corpus_arg = cfg.corpus_dir(args.corpus)
+    try:
+        assistant = open_assistant(index_dir, corpus_arg)
+        status = assistant.status()
+    except (CorpusError, IndexStoreError) as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
+    corpus_dir = cfg.corpus_dir(args.corpus) if args.corpus else (status.get("corpus_dir") or corpus_arg)
+
+    if not args.no_warmup:
+        from .app import ask_answer
+
+        ask_answer(assistant, "Who announced what?")  # loads the models before the first user waits
+
+    from .app import build_app, launch, local_url
+
+    demo = build_app(assistant, corpus_dir=corpus_dir, index_dir=index_dir)
+    if args.watch:
+        start_watch(corpus_dir, index_dir)
+    try:
+        url = launch(demo, host=args.host, port=args.port)
+    except OSError as exc:
+        print(f"Cannot start the server on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    shown = local_url(args.host, args.port) if args.host in ("0.0.0.0", "", "::") else url
+    print(f"{status.get('releases', '?')} releases, {status.get('chunks', '?')} chunks from {corpus_dir}; "
+          f"ready in {time.perf_counter() - t0:.1f} s.", flush=True)
+    print(f"Running on local URL: {shown}", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
