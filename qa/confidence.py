@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 #: weight of the span's own score when choosing among candidate sentences
-SPAN_WEIGHT = 0.3
+SPAN_WEIGHT = 0.1
 
 #: logistic weights over features(); refitted with `python -m qa.eval FILE --calibrate`
 WEIGHTS = {"bias": -4.0, "cosine": 3.0, "lexical": 4.0, "passage": 0.5, "span": 0.5, "typed": 0.5}

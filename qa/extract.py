@@ -15,6 +15,7 @@ from index.annotate import Annotation
 
 from .question import AUX, STOPWORDS, Question
 
+_YEAR = re.compile(r"\d{3,4}s?")
 _QUOTED = re.compile(r"[\"“‘']([^\"”’]{3,200})[\"”’]")
 _TRIM_LEFT = frozenset(", ; : - – — ( ) and or but".split())
 _TRIM_RIGHT = frozenset(", ; : - – — . ( ) and or but".split())
@@ -40,7 +41,7 @@ class SentenceView:
         low = [text[ann.tok_start[i]:ann.tok_end[i]].lower() for i in self.idx]
         st = stem(low)
         lem = stem([ann.lemma[i] for i in self.idx])
-        self.match = [(s in qstems or ls in qstems) and w not in STOPWORDS and w.isalnum()
+        self.match = [(s in qstems or ls in qstems) and w not in STOPWORDS and _wordlike(w)
                       for w, s, ls in zip(low, st, lem)]
         self.lower = low
         self.children: dict[int, list[int]] = {}
@@ -64,6 +65,11 @@ class SentenceView:
         return [i for i in self.idx if a.tok_start[i] >= start and a.tok_end[i] <= end]
 
 
+def _wordlike(w: str) -> bool:
+    """A word or a number ("1,000", "61.1%"), not punctuation."""
+    return any(ch.isalnum() for ch in w)
+
+
 def _contiguous(view: SentenceView, toks: list[int]) -> tuple[int, int] | None:
     """Character span of the tokens, trimmed of edge punctuation and conjunctions."""
     if not toks:
@@ -81,17 +87,27 @@ def _contiguous(view: SentenceView, toks: list[int]) -> tuple[int, int] | None:
 
 def _proximity(view: SentenceView, toks: list[int]) -> float:
     """1 for a span right beside a question word, falling with distance."""
-    matched = [view.t0 + k for k, m in enumerate(view.match) if m]
-    if not matched or not toks:
+    if not toks:
         return 0.0
     lo, hi = toks[0], toks[-1]
-    d = min(lo - m if m < lo else (m - hi if m > hi else 0) for m in matched)
-    return 1.0 / (1.0 + 0.35 * max(d - 1, 0))
+    # nearest occurrence of each distinct question word, averaged: close to all of them beats close to one
+    nearest: dict[str, int] = {}
+    for k, m in enumerate(view.match):
+        if m:
+            t = view.t0 + k
+            d = lo - t if t < lo else (t - hi if t > hi else 0)
+            w = view.lower[k]
+            nearest[w] = min(nearest.get(w, d), d)
+    if not nearest:
+        return 0.0
+    near = min(nearest.values())
+    mean = sum(1.0 / (1.0 + 0.2 * max(d - 1, 0)) for d in nearest.values()) / len(nearest)
+    return 0.5 / (1.0 + 0.35 * max(near - 1, 0)) + 0.5 * mean
 
 
 def _overlap(view: SentenceView, toks: list[int]) -> float:
     """Share of the span's content words that the question already contains."""
-    content = [i for i in toks if view.lower[i - view.t0] not in STOPWORDS and view.lower[i - view.t0].isalnum()]
+    content = [i for i in toks if view.lower[i - view.t0] not in STOPWORDS and _wordlike(view.lower[i - view.t0])]
     if not content:
         return 1.0
     return sum(view.match[i - view.t0] for i in content) / len(content)
@@ -135,8 +151,18 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
     for s, e, label in a.entities:
         if s >= s_start and e <= s_end:
             toks = view.tokens_in(s, e)
+            if q.wh == "when" and label == "CARDINAL" and _YEAR.fullmatch(text[s:e]):
+                label = "DATE"  # "in 911": a year the tagger took for a plain number
             is_typed = label in typed
-            bonus = -0.15 * rank.get(label, 0) if is_typed else 0.0
+            bonus = -0.3 * rank.get(label, 0) if is_typed else (0.3 if not typed else 0.0)
+            if toks and q.subject_wh:
+                root = next((t for t in toks if not (toks[0] <= a.head[t] <= toks[-1]) or a.head[t] == t), toks[-1])
+                if a.dep[root] in _SUBJECT_DEPS:
+                    bonus += 0.3  # "Who considers ...?" is answered by the subject
+            if q.wh == "how many" and q.focus and toks and toks[-1] + 1 < view.t1:
+                nxt = a.lemma[toks[-1] + 1]
+                if nxt == q.focus or view.lower[toks[-1] + 1 - view.t0] == q.focus:
+                    bonus += 0.6  # "30,000 men" for "how many men"
             add(toks, label, is_typed, bonus)
             # "Secretary General Jens Stoltenberg" asked as "Who ... Stoltenberg" keeps the new part only
             stripped = _strip_matched_edges(view, toks)

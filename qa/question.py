@@ -26,6 +26,7 @@ ORGLIKE = ("ORG", "NORP", "GPE")
 PLACE = ("GPE", "LOC", "FAC", "ORG")
 DATE = ("DATE", "TIME")
 NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
+NAMES = ("PERSON", "ORG", "GPE", "LOC", "FAC", "WORK_OF_ART", "EVENT", "PRODUCT", "NORP", "LAW")
 
 #: question nouns ("which country", "what year") and the entity types that answer them
 NOUN_TYPES: dict[str, tuple[str, ...]] = {}
@@ -47,6 +48,12 @@ for _words, _types in (
 ):
     for _w in _words.split():
         NOUN_TYPES[_w] = _types
+
+def _noun_type(word: str) -> tuple[str, ...]:
+    """Entity types answering a question noun, singular, plural or possessive ("country's")."""
+    w = word.removesuffix("'s")
+    return NOUN_TYPES.get(w) or NOUN_TYPES.get(w.rstrip("s")) or ()
+
 
 AUX = frozenset("do does did is are was were has have had will would can could should may might must".split())
 
@@ -94,6 +101,8 @@ def analyse(text: str) -> Question:
         elif w == "how":
             if nxt in ("many",):
                 wh, types = "how many", ("CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE")
+                focus = nxt2  # "how many men" -> a number followed by 'men'
+
             elif nxt in ("much",):
                 wh, types = "how much", ("MONEY", "QUANTITY", "PERCENT", "CARDINAL")
             elif nxt in ("long",):
@@ -106,21 +115,38 @@ def analyse(text: str) -> Question:
                 wh = "how"
         else:  # what / which
             wh = w
-            # the focus noun: "which country", "what kind of weapon", "what is the name of the ship"
+            # the focus noun: "which country", "what kind of weapon", "what type of Turing machine is"
             j = first + 1
             while j < len(toks) and toks[j] in ("kind", "type", "sort", "of", "the", "a", "an"):
                 j += 1
             if j < len(toks) and toks[j] not in AUX:
-                focus = toks[j]
-                # "what year", "which command", "what percentage"
-                types = NOUN_TYPES.get(focus, NOUN_TYPES.get(focus.rstrip("s"), ()))
+                phrase = []
+                for w2 in toks[j:j + 4]:
+                    if w2 in AUX:
+                        break
+                    phrase.append(w2)
+                cut = j + len(phrase) < len(toks) and toks[j + len(phrase)] in AUX
+                focus = phrase[-1] if cut else phrase[0]
+                # "what year", "which command", "what percentage of farmland"
+                types = next((_noun_type(w2) for w2 in phrase if _noun_type(w2)), ())
+                if "name" in phrase:
+                    types = NAMES
             elif nxt in AUX:
                 # "what is the date", "what was the name of"
                 rest = toks[first + 2:]
                 k = 0
                 while k < len(rest) and rest[k] in ("the", "a", "an"):
                     k += 1
-                if k < len(rest) and rest[k] in NOUN_TYPES and rest[k] not in ("name",):
+                if k + 1 < len(rest) and rest[k] == "name" and rest[k + 1] == "of":
+                    # "what was the name of the count" -> the count's name: a proper name
+                    k += 2
+                    while k < len(rest) and rest[k] in ("the", "a", "an"):
+                        k += 1
+                    focus = rest[k] if k < len(rest) else ""
+                    types = NOUN_TYPES.get(focus, NAMES)
+                elif k < len(rest) and rest[k] == "name":
+                    focus, types = "name", NAMES  # "what was the name given to ..."
+                elif k < len(rest) and rest[k] in NOUN_TYPES:
                     focus = rest[k]
                     types = NOUN_TYPES[rest[k]]
             subject_wh = bool(nxt) and nxt not in AUX and not focus

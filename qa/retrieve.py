@@ -16,6 +16,8 @@ from index.store import IndexData, bm25_stemmer
 from .question import STOPWORDS, Question, words
 
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
+#: how a candidate sentence is ranked: weights of its cosine, its lexical overlap, its passage's fused score
+SENTENCE_WEIGHTS = (1.0, 0.8, 0.3)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class Retriever:
         return {cid: v / best for cid, v in fused.items()}
 
     def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8, n_sent: int = 8,
-                   weights: tuple[float, float, float] = (1.0, 0.8, 0.3),
+                   weights: tuple[float, float, float] | None = None,
                    boost_releases: dict[str, float] | None = None) -> tuple[list[Candidate], dict[int, float]]:
         """Candidate evidence sentences, best first, and the fused chunk scores."""
         chunk = self.chunk_scores(qvec, q)
@@ -127,7 +129,7 @@ class Retriever:
         qstems = self.stems(q.content)
         xstems = [s for s in self.stems(q.extra) if s not in qstems]
         total = sum(self.idf_of(s) for s in qstems) + 0.5 * sum(self.idf_of(s) for s in xstems) or 1.0
-        wc, wl, wp = weights
+        wc, wl, wp = weights or SENTENCE_WEIGHTS
         out = []
         for r in rows:
             ref = self.sentences[r]
