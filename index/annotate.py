@@ -13,6 +13,7 @@ from functools import lru_cache
 from . import config
 
 _LINE = re.compile(r"[^\r\n]+")
+_LEAD_IN = ("–", "—", "-", ":")
 
 
 @dataclass
@@ -53,6 +54,19 @@ def load_nlp():
     return spacy.load(config.SPACY_MODEL)
 
 
+def _entities(doc) -> list[tuple[int, int, str]]:
+    """Entity spans, with a date's day number put back where the tagger left it out ("1 October 2024")."""
+    out = []
+    for e in doc.ents:
+        start = e.start
+        if e.label_ == "DATE" and start > 0:
+            prev = doc[start - 1]
+            if prev.like_num and prev.text.isdigit() and 1 <= int(prev.text) <= 31 and not prev.ent_type_:
+                start -= 1
+        out.append((doc[start].idx, e.end_char, e.label_))
+    return out
+
+
 def _lines(text: str) -> list[tuple[int, str]]:
     """Non-blank lines with their offsets: a line break always ends a sentence in a release."""
     return [(m.start(), m.group()) for m in _LINE.finditer(text) if m.group().strip()]
@@ -64,6 +78,7 @@ def annotate(texts: list[str], batch_size: int = 64) -> list[Annotation]:
     jobs = [(line, (i, off)) for i, text in enumerate(texts) for off, line in _lines(text)]
     out = [Annotation() for _ in texts]
     for doc, (i, off) in nlp.pipe(jobs, as_tuples=True, batch_size=batch_size):
+        line = doc.text
         a = out[i]
         base = len(a.tok_start)
         for tok in doc:
@@ -73,12 +88,21 @@ def annotate(texts: list[str], batch_size: int = 64) -> list[Annotation]:
             a.pos.append(tok.pos_)
             a.dep.append(tok.dep_)
             a.head.append(base + tok.head.i)
+        pending = None  # a dateline or lead-in ("Brussels, 28 November 2026 –") joins the next sentence
         for sent in doc.sents:
             text = sent.text
             lead = len(text) - len(text.lstrip())
             s, e = off + sent.start_char + lead, off + sent.start_char + len(text.rstrip())
-            if e > s:
-                a.sentences.append((s, e))
-        a.entities.extend((off + e.start_char, off + e.end_char, e.label_) for e in doc.ents)
+            if e <= s:
+                continue
+            if pending is not None:
+                s, pending = pending, None
+            if text.rstrip()[-1:] in _LEAD_IN:
+                pending = s
+                continue
+            a.sentences.append((s, e))
+        if pending is not None:
+            a.sentences.append((pending, off + len(line.rstrip())))
+        a.entities.extend((off + s, off + e, label) for s, e, label in _entities(doc))
         a.noun_chunks.extend((off + n.start_char, off + n.end_char) for n in doc.noun_chunks)
     return out

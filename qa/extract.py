@@ -155,6 +155,8 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
                 label = "DATE"  # "in 911": a year the tagger took for a plain number
             is_typed = label in typed
             bonus = -0.3 * rank.get(label, 0) if is_typed else (0.3 if not typed else 0.0)
+            if q.wh == "when" and label == "DATE" and any(ch.isdigit() for ch in text[s:e]):
+                bonus += 0.3  # a calendar date says more than "today" or "this week"
             if toks and q.subject_wh:
                 root = next((t for t in toks if not (toks[0] <= a.head[t] <= toks[-1]) or a.head[t] == t), toks[-1])
                 if a.dep[root] in _SUBJECT_DEPS:

@@ -22,7 +22,7 @@ according say said says tell told called name named
 """.split())
 
 PERSON = ("PERSON",)
-ORGLIKE = ("ORG", "NORP", "GPE")
+ORGLIKE = ("ORG", "NORP")
 PLACE = ("GPE", "LOC", "FAC", "ORG")
 DATE = ("DATE", "TIME")
 NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
@@ -70,6 +70,7 @@ class Question:
     focus: str = ""  # the noun after which/what ("which country" -> "country")
     subject_wh: bool = False  # the wh-word is the subject ("What keeps the lanes open?")
     extra: tuple[str, ...] = field(default_factory=tuple)  # context words from earlier turns
+    extra_weight: float = 0.5  # how much finding an `extra` word in a sentence counts
 
 
 def words(text: str) -> list[str]:
@@ -146,9 +147,13 @@ def analyse(text: str) -> Question:
                     types = NOUN_TYPES.get(focus, NAMES)
                 elif k < len(rest) and rest[k] == "name":
                     focus, types = "name", NAMES  # "what was the name given to ..."
-                elif k < len(rest) and rest[k] in NOUN_TYPES:
-                    focus = rest[k]
-                    types = NOUN_TYPES[rest[k]]
+                else:
+                    # "what is the largest upload size" -> the first typed noun of the phrase
+                    phrase = [w2 for w2 in rest[k:k + 4]]
+                    cut = next((n for n, w2 in enumerate(phrase) if w2 in ("of", "in", "on", "for", "that")), len(phrase))
+                    hit = next((w2 for w2 in phrase[:cut] if _noun_type(w2)), "")
+                    if hit:
+                        focus, types = hit, _noun_type(hit)
             subject_wh = bool(nxt) and nxt not in AUX and not focus
             if focus and nxt2 and nxt2 not in AUX and nxt == focus:
                 subject_wh = True

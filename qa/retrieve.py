@@ -18,6 +18,8 @@ from .question import STOPWORDS, Question, words
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
 #: how a candidate sentence is ranked: weights of its cosine, its lexical overlap, its passage's fused score
 SENTENCE_WEIGHTS = (1.0, 0.8, 0.3)
+#: weight of a question word found only next to a sentence (previous sentence, title)
+CONTEXT_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class SentenceRef:
     t0: int  # its tokens: range(t0, t1) in the release's annotation
     t1: int
     stems: frozenset
+    context: frozenset = frozenset()  # stems of the sentence before it and of the release title
 
 
 @dataclass
@@ -49,12 +52,16 @@ class Retriever:
     """Precomputed views of one index generation for fast hybrid search."""
 
     def __init__(self, data: IndexData):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # searches here are tiny: threads only add start-up cost
         self.data = data
         self.stemmer = bm25_stemmer()
         self.sentences: list[SentenceRef] = []
         mats = []
         for rid, ann in data.annotations.items():
             starts = ann.tok_start
+            title = self._stems(data.releases[rid].title)
             t = 0
             for s, e in ann.sentences:
                 while t < len(starts) and starts[t] < s:
@@ -63,7 +70,9 @@ class Retriever:
                 while t < len(starts) and starts[t] < e:
                     t += 1
                 text = data.releases[rid].text[s:e]
-                self.sentences.append(SentenceRef(len(self.sentences), rid, s, e, t0, t, self._stems(text)))
+                stems = self._stems(text)
+                prev = self.sentences[-1].stems if self.sentences and self.sentences[-1].release_id == rid else title
+                self.sentences.append(SentenceRef(len(self.sentences), rid, s, e, t0, t, stems, (prev | title) - stems))
             mats.append(data.sentence_vectors[rid])
         dim = data.vectors.d
         self.matrix = np.vstack(mats).astype(np.float32) if mats else np.zeros((0, dim), np.float32)
@@ -128,13 +137,17 @@ class Retriever:
             sims = np.zeros(0)
         qstems = self.stems(q.content)
         xstems = [s for s in self.stems(q.extra) if s not in qstems]
-        total = sum(self.idf_of(s) for s in qstems) + 0.5 * sum(self.idf_of(s) for s in xstems) or 1.0
+        xw = q.extra_weight
+        total = sum(self.idf_of(s) for s in qstems) + xw * sum(self.idf_of(s) for s in xstems) or 1.0
         wc, wl, wp = weights or SENTENCE_WEIGHTS
         out = []
         for r in rows:
             ref = self.sentences[r]
-            lex = (sum(self.idf_of(s) for s in qstems if s in ref.stems)
-                   + 0.5 * sum(self.idf_of(s) for s in xstems if s in ref.stems)) / total
+            # words of the question found in the sentence count fully, in its context (the sentence
+            # before, the title: "The library was founded..." after "...library of Ghent...") half
+            lex = (sum(self.idf_of(s) * (1.0 if s in ref.stems else CONTEXT_WEIGHT if s in ref.context else 0.0)
+                       for s in qstems)
+                   + xw * sum(self.idf_of(s) for s in xstems if s in ref.stems or s in ref.context)) / total
             cids = self.row_chunks.get(r, [])
             best_c = max(cids, key=lambda c: chunk.get(c, 0.0)) if cids else -1
             pas = chunk.get(best_c, 0.0)

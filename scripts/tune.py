@@ -22,10 +22,11 @@ path = Path(sys.argv[1])
 items, files = ev.load_squad(path)
 a = asst.Assistant(ev.squad_index(files))
 grid = {
-    "SENTENCE_WEIGHTS": [(1.0, 0.8, 0.3), (1.0, 1.2, 0.3), (1.0, 0.5, 0.3), (1.0, 0.8, 0.6), (1.0, 0.8, 0.0)],
-    "SPAN_WEIGHT": [0.1, 0.3, 0.5],
+    "SENTENCE_WEIGHTS": [(1.0, 0.8, 0.3)],
+    "SPAN_WEIGHT": [0.1],
+    "TYPED_BONUS": [0.0, 0.15, 0.3],
 }
-for sw, spw in itertools.product(grid["SENTENCE_WEIGHTS"], grid["SPAN_WEIGHT"]):
-    retrieve.SENTENCE_WEIGHTS, confidence.SPAN_WEIGHT = sw, spw
+for sw, spw, tb in itertools.product(grid["SENTENCE_WEIGHTS"], grid["SPAN_WEIGHT"], grid["TYPED_BONUS"]):
+    retrieve.SENTENCE_WEIGHTS, confidence.SPAN_WEIGHT, confidence.TYPED_BONUS = sw, spw, tb
     m = ev.metrics(ev.run(a, items), a.threshold)
-    print(sw, spw, {k: m[k] for k in ("release_at_1", "evidence_hit", "f1_all_spans")}, flush=True)
+    print(sw, spw, tb, {k: m[k] for k in ("release_at_1", "evidence_hit", "f1_all_spans")}, flush=True)

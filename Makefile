@@ -1,0 +1,43 @@
+# Everything runs from the project's own virtual environment in .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SHARED := ../shared/data
+
+.PHONY: install browser index run test eval bench bench-index clean
+
+install: $(VENV)/.installed
+
+# torch is pinned and installed first so pip takes the CPU build from this machine's disk.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -q && apt-get install -y -q chromium) >/dev/null; } || echo "chromium is missing: install Debian's chromium package to run the browser tests"
+
+index: install
+	$(BIN)/python -m index build
+
+run: install
+	$(BIN)/python -m ui
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+eval: install
+	$(BIN)/python -m qa.eval $(SHARED)/nato_dev.jsonl
+	$(BIN)/python -m qa.eval $(SHARED)/squad2_dev_subset.json
+
+bench: install
+	$(BIN)/python scripts/benchmark.py
+
+bench-index: install
+	$(BIN)/python scripts/bench_index.py
+
+clean:
+	rm -rf .index .pytest_cache

@@ -1,0 +1,43 @@
+"""Command line: `python -m qa "question" [--index DIR] [--json]` prints the answer, its sentence and release."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Ask the release index a question.")
+    parser.add_argument("question", nargs="+", help="the question (quote it)")
+    parser.add_argument("--index", help="index folder (default: $QA_INDEX_DIR or .index/)")
+    parser.add_argument("--json", action="store_true", help="print the whole answer as JSON")
+    args = parser.parse_args(argv)
+
+    from index.errors import IndexStoreError
+
+    from .assistant import Assistant, InvalidQuestion
+
+    try:
+        answer = Assistant(args.index).ask(" ".join(args.question))
+    except (IndexStoreError, InvalidQuestion) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    top = answer.sources[0] if answer.sources else None
+    cite = f"{top.title}" + (f" ({top.date})" if top and top.date else "") if top else ""
+    if answer.answered:
+        print(f"Answer:   {answer.text}")
+        print(f"Sentence: {answer.evidence}")
+        print(f"Release:  {cite}")
+        print(f"Score:    {answer.score:.2f}")
+    else:
+        print(f"No answer: {answer.message} (score {answer.score:.2f})")
+        for s in answer.sources[:3]:
+            print(f"  - {s.title} [{s.score:.2f}]: {s.text[:160]}...")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
