@@ -9,6 +9,15 @@ from . import config
 from .errors import CorpusError, IndexStoreError
 
 
+def _say_waiting(done: int, total: int, stage: str) -> None:
+    from .build import WAITING_STAGE
+
+    if stage != WAITING_STAGE:
+        return
+    print("Another build of this index is running; waiting for it to finish (--no-wait fails at once instead).",
+          file=sys.stderr, flush=True)
+
+
 def _progress_bar():
     """A tqdm progress callback for (done, total, stage) reports."""
     from tqdm import tqdm
@@ -16,6 +25,11 @@ def _progress_bar():
     bar = {"stage": None, "tqdm": None}
 
     def update(done: int, total: int, stage: str) -> None:
+        from .build import WAITING_STAGE
+
+        if stage == WAITING_STAGE:
+            _say_waiting(done, total, stage)
+            return
         if stage != bar["stage"]:
             if bar["tqdm"]:
                 bar["tqdm"].close()
@@ -57,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .build import build_index
 
-        update, close = _progress_bar() if not args.json else (None, lambda: None)
+        update, close = _progress_bar() if not args.json else (_say_waiting, lambda: None)
         try:
             report = build_index(corpus, index, full=args.full, progress=update,
                                  lock_timeout=0 if args.no_wait else -1)

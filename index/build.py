@@ -25,6 +25,8 @@ from .errors import BuildLockedError, IndexStoreError
 from .releases import ReadReport, Release, read_corpus
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
+#: The progress stage reported while another build holds the lock.
+WAITING_STAGE = "waiting for another build"
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _acquire(lock, timeout: float, progress: Progress | None) -> bool:
         if timeout == 0:
             raise
     if progress:
-        progress(0, 0, "waiting for another build")
+        progress(0, 0, WAITING_STAGE)
     lock.acquire(timeout=timeout)
     return True
 
@@ -158,16 +160,16 @@ def _unchanged(read: ReadReport, index_path: Path, settings: dict) -> dict | Non
         return None
 
 
-def _classify(prev: store.IndexData | None, new: dict[str, Release], report: BuildReport):
+def _classify(prev: store.IndexData | None, new: dict[str, Release]):
     """Split the corpus into kept (same id and content), reused (same content, other id) and to-embed."""
     prev_rel = prev.releases if prev else {}
     kept = [rid for rid, r in new.items() if rid in prev_rel and prev_rel[rid].sha256 == r.sha256]
+    kept_set = set(kept)
     by_hash: dict[str, str] = {}
     for rid, r in prev_rel.items():
         by_hash.setdefault(r.sha256, rid)
     reused: dict[str, str] = {}  # new release_id -> previous release_id with the same content
     todo: list[Release] = []
-    kept_set = set(kept)
     for rid, r in new.items():
         if rid in kept_set:
             continue
@@ -175,23 +177,28 @@ def _classify(prev: store.IndexData | None, new: dict[str, Release], report: Bui
             reused[rid] = by_hash[r.sha256]
         else:
             todo.append(r)
+    return kept, reused, todo
 
-    # Counting: an id present before and now is unchanged or changed; a new id in a file that
-    # lost as many ids as it gained (an edited title) is changed too; the rest is added/removed.
-    appeared = [rid for rid in new if rid not in prev_rel]
-    gone = [rid for rid in prev_rel if rid not in new]
-    by_path_new, by_path_old = defaultdict(list), defaultdict(list)
+
+def _count(old: dict[str, dict], new: dict[str, Release], report: BuildReport) -> None:
+    """Fill in added/changed/removed/unchanged, comparing the corpus with the previous manifest.
+
+    An id present before and now is unchanged or changed; new ids in a file that lost as many
+    ids as it gained (an edited title) are changed too; the rest is added or removed.
+    """
+    appeared = [rid for rid in new if rid not in old]
+    gone = [rid for rid in old if rid not in new]
+    by_path_new, by_path_old = defaultdict(int), defaultdict(int)
     for rid in appeared:
-        by_path_new[new[rid].path].append(rid)
+        by_path_new[new[rid].path] += 1
     for rid in gone:
-        by_path_old[prev_rel[rid].path].append(rid)
-    paired = sum(len(ids) for path, ids in by_path_new.items() if len(by_path_old.get(path, ())) == len(ids))
-    report.unchanged = len(kept)
-    report.changed = sum(1 for rid in new if rid in prev_rel and rid not in kept_set) + paired
+        by_path_old[old[rid].get("path")] += 1
+    paired = sum(n for path, n in by_path_new.items() if by_path_old.get(path) == n)
+    same = [rid for rid in new if rid in old]
+    report.unchanged = sum(1 for rid in same if old[rid].get("sha256") == new[rid].sha256)
+    report.changed = len(same) - report.unchanged + paired
     report.added = len(appeared) - paired
     report.removed = len(gone) - paired
-    report.reused = len(reused)
-    return kept, reused, todo
 
 
 def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Progress | None) -> BuildReport:
@@ -211,7 +218,13 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
 
     prev, note = _previous(index_path, full)
     report = BuildReport(full=prev is None, note=note, index_dir=str(index_path))
-    kept, reused, todo = _classify(prev, new, report)
+    try:  # counted against what was indexed, even when everything is re-embedded
+        old = prev.manifest["releases"] if prev else store.read_manifest(index_path).get("releases", {})
+    except (IndexStoreError, KeyError, AttributeError):
+        old = {}
+    _count(old if isinstance(old, dict) else {}, new, report)
+    kept, reused, todo = _classify(prev, new)
+    report.reused = len(reused)
 
     dim = embedder.dimension()
     vectors = prev.vectors if prev else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))

@@ -100,6 +100,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 PAUSE_ENV = "QA_INDEX_TEST_PAUSE"
+_paused: set[str] = set()
 
 
 def checkpoint(point: str) -> None:
@@ -109,8 +110,9 @@ def checkpoint(point: str) -> None:
     """
     spec = os.environ.get(PAUSE_ENV, "")
     name, _, flag = spec.partition(":")
-    if not flag or name != point:
+    if not flag or name != point or point in _paused:
         return
+    _paused.add(point)  # once per process: a point reached again (each embedding batch) goes on
     Path(flag).write_text(str(os.getpid()))
     deadline = time.monotonic() + 600
     while os.path.exists(flag) and time.monotonic() < deadline:

@@ -90,16 +90,24 @@ def watch(corpus_dir: str | Path | None = None, index_dir: str | Path | None = N
         if on_build:
             on_build(report)
 
-    if initial_build:
-        rebuild("start")
     step_ms = max(1, int(debounce * 1000))
     max_ms = max(step_ms, int((max_wait if max_wait is not None else max(10.0, 5 * debounce)) * 1000))
-    say(f"Watching {corpus} for changes to .txt and .md files (Ctrl+C to stop).")
+    started = False
+    # yield_on_timeout: the first (empty) yield means the watcher is armed, so the initial build
+    # runs only then and no edit made meanwhile can slip between it and the watching.
     for changes in watchfiles.watch(corpus, watch_filter=ReleaseFilter(corpus, index), debounce=max_ms,
                                     step=step_ms, stop_event=stop_event, raise_interrupt=False,
-                                    rust_timeout=1000):
+                                    rust_timeout=500, yield_on_timeout=True):
         if stop_event is not None and stop_event.is_set():
             break
+        if not started:
+            started = True
+            say(f"Watching {corpus} for changes to .txt and .md files.")
+            if initial_build or changes:
+                rebuild("start")
+            continue
+        if not changes:
+            continue
         names = sorted({Path(p).name for _, p in changes})
         rebuild(f"{len(changes)} change{'s' if len(changes) != 1 else ''}: {', '.join(names[:3])}"
                 f"{', ...' if len(names) > 3 else ''}")

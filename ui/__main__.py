@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                         "else $QA_CORPUS_DIR or <project>/corpus)")
     p.add_argument("--watch", action="store_true",
                    help="also watch the corpus folder and update the index when it changes (index.watch)")
-    p.add_argument("--no-warmup", action="store_true", help="do not answer a first question before serving")
+    p.add_argument("--no-warmup", action="store_true", help="start serving without trying the example questions first (they are then shown unchecked, "
+                        "and the models load on the first question)")
     return p
 
 
@@ -124,14 +125,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     corpus_dir = cfg.corpus_dir(args.corpus) if args.corpus else (status.get("corpus_dir") or corpus_arg)
 
+    from .api import DEFAULT_EXAMPLES, pick_examples
+
+    # Trying the example questions loads the models before the first user waits; it runs
+    # while gradio is imported.
+    picked: dict[str, list[str]] = {}
+    warm = threading.Thread(target=lambda: picked.setdefault("examples", pick_examples(assistant)), daemon=True)
     if not args.no_warmup:
-        from .app import ask_answer
-
-        ask_answer(assistant, "Who announced what?")  # loads the models before the first user waits
-
+        warm.start()
     from .app import build_app, launch, local_url
 
-    demo = build_app(assistant, corpus_dir=corpus_dir, index_dir=index_dir)
+    if not args.no_warmup:
+        warm.join()
+    examples = picked.get("examples") or DEFAULT_EXAMPLES
+    demo = build_app(assistant, examples=examples, corpus_dir=corpus_dir, index_dir=index_dir)
     if args.watch:
         start_watch(corpus_dir, index_dir)
     try:

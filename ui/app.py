@@ -11,26 +11,29 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import gradio as gr
 
 from . import render
+from .api import (  # noqa: F401  (re-exported: the ask function lives in ui.api, free of gradio)
+    DEFAULT_EXAMPLES,
+    MAX_EXAMPLES,
+    answer_to_dict,
+    ask_answer,
+    message_dict,
+    pick_examples,
+)
 
 log = logging.getLogger(__name__)
 
-#: Example questions offered under the chat; they suit the bundled corpus of press releases.
-DEFAULT_EXAMPLES: list[str] = [
-    "Who will succeed Jens Stoltenberg?",
-    "When does he take office?",
-    "What did the company announce?",
-    "How much funding was announced?",
-]
-
 #: How many questions are answered at the same time; the rest wait in the queue.
 ASK_CONCURRENCY = int(os.environ.get("QA_UI_CONCURRENCY", "4"))
+
+#: How long a rebuild waits for another build of the same index (CLI, --watch) to finish.
+BUILD_LOCK_WAIT_S = 600.0
 
 #: Seconds between refreshes of the index status (it notices a changed corpus).
 STATUS_REFRESH_S = 30.0
@@ -52,13 +55,16 @@ mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 .qa-sources ol { margin: 0; padding-left: 1.4em; }
 .qa-source { margin-bottom: .8em; }
 .qa-source-head { font-size: .92em; margin-bottom: .2em; }
-.qa-passage { white-space: pre-wrap; font-size: .92em; line-height: 1.45; }
+.qa-passage { white-space: pre-wrap; font-size: .92em; line-height: 1.45; max-height: 10.5em;
+  overflow-y: auto; padding-right: .3em; }
+.qa-passage.qa-has-answer { max-height: none; }
 .qa-release-title { margin: .2em 0; }
 .qa-release-meta { opacity: .8; font-size: .9em; margin: 0 0 .6em 0; }
 .qa-release-text { white-space: pre-wrap; line-height: 1.5; max-height: 32em; overflow-y: auto; }
 .qa-evidence-span { text-decoration: underline; text-decoration-color: #f59e0b; text-underline-offset: 3px; }
 .qa-passage-span { background: rgba(59, 130, 246, .10); }
 .qa-status { font-size: .95em; }
+.qa-build-log { white-space: pre-wrap; font-size: .92em; }
 .qa-stale { color: #b45309; font-weight: 600; }
 .qa-status-error { color: #b91c1c; }
 .qa-refused { color: #b91c1c; }
@@ -74,94 +80,6 @@ def _theme() -> gr.themes.Base:
     )
 
 
-# --------------------------------------------------------------------------- the ask function
-
-
-def _history_pairs(history: Any) -> list[tuple[str, str]] | str:
-    """History from the API or the chat as (question, answer) pairs, or an error sentence."""
-    if history is None:
-        return []
-    if not isinstance(history, (list, tuple)):
-        return "The history must be a list of [question, answer] pairs."
-    pairs = []
-    for item in history:
-        if isinstance(item, dict):
-            item = (item.get("question"), item.get("answer"))
-        if not isinstance(item, (list, tuple)) or len(item) != 2:
-            return "The history must be a list of [question, answer] pairs."
-        q, a = item
-        pairs.append(("" if q is None else str(q), "" if a is None else str(a)))
-    return pairs
-
-
-def _source_dict(source: Any) -> dict:
-    g = render.get
-    return {
-        "release_id": g(source, "release_id"),
-        "title": g(source, "title"),
-        "date": g(source, "date"),
-        "text": g(source, "text"),
-        "score": float(g(source, "score") or 0.0),
-        "start": g(source, "start"),
-        "end": g(source, "end"),
-    }
-
-
-def answer_to_dict(answer: Any) -> dict:
-    """The `/ask` reply for a qa.Answer: answer, evidence, answered, score, message,
-    the cited release (release_id, title, date, offsets) and sources (title, text, score...)."""
-    g = render.get
-    sources = [_source_dict(s) for s in (g(answer, "sources") or [])]
-    rid = g(answer, "release_id")
-    cited = next((s for s in sources if rid is not None and s["release_id"] == rid), None)
-    answered = bool(g(answer, "answered"))
-    return {
-        "question": g(answer, "question") or "",
-        "answer": g(answer, "text") or "",
-        "evidence": g(answer, "evidence") or "",
-        "answered": answered,
-        "score": float(g(answer, "score") or 0.0),
-        "message": g(answer, "message") or "",
-        "release_id": rid,
-        "title": cited["title"] if cited and answered else None,
-        "date": cited["date"] if cited and answered else None,
-        "start": g(answer, "start"),
-        "end": g(answer, "end"),
-        "evidence_start": g(answer, "evidence_start"),
-        "evidence_end": g(answer, "evidence_end"),
-        "sources": sources,
-    }
-
-
-def message_dict(question: str, message: str) -> dict:
-    """The `/ask` reply when no answer could be attempted (empty question, bad history, no index)."""
-    return {
-        "question": question, "answer": "", "evidence": "", "answered": False, "score": 0.0,
-        "message": message, "release_id": None, "title": None, "date": None, "start": None,
-        "end": None, "evidence_start": None, "evidence_end": None, "sources": [],
-    }
-
-
-def ask_answer(assistant: Any, question: Any, history: Any = None) -> dict:
-    """What the chat and `/ask` both call: the answer to `question` as a dict (see
-    answer_to_dict); a dict with a `message` and answered False when the question is empty or
-    too long, the history malformed or the index unusable. Never raises for bad input."""
-    import qa
-    from index.errors import IndexStoreError
-
-    question = "" if question is None else str(question)
-    pairs = _history_pairs(history)
-    if isinstance(pairs, str):
-        return message_dict(question, pairs)
-    try:
-        answer = assistant.ask(question, history=pairs or None)
-    except qa.InvalidQuestion as exc:
-        return message_dict(question, str(exc))
-    except IndexStoreError as exc:
-        return message_dict(question, f"The index cannot be used right now: {exc}")
-    return answer_to_dict(answer)
-
-
 # --------------------------------------------------------------------------- the app
 
 
@@ -173,9 +91,24 @@ def _safe_status(assistant: Any) -> tuple[dict | None, str | None]:
         return None, str(exc)
 
 
-def status_markup(assistant: Any) -> str:
-    status, error = _safe_status(assistant)
-    return render.status_html(status, error)
+class StatusCache:
+    """The assistant's status, recomputed at most every `ttl` seconds (it re-reads the corpus
+    to tell whether it changed), shared by every open page. No lock is held while computing."""
+
+    def __init__(self, assistant: Any, ttl: float = 10.0):
+        self.assistant, self.ttl = assistant, ttl
+        self._value: tuple[dict | None, str | None] | None = None
+        self._at = 0.0
+
+    def get(self, fresh: bool = False) -> tuple[dict | None, str | None]:
+        value = self._value
+        if fresh or value is None or time.monotonic() - self._at > self.ttl:
+            value = _safe_status(self.assistant)
+            self._value, self._at = value, time.monotonic()
+        return value
+
+    def markup(self, fresh: bool = False) -> str:
+        return render.status_html(*self.get(fresh))
 
 
 def _release_choices(answer: dict | None) -> list[tuple[str, str]]:
@@ -208,10 +141,10 @@ def build_app(
     the folders the assistant's index reports in its status).
     """
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
-    status0, _ = _safe_status(assistant)
+    statuses = StatusCache(assistant)
+    status0, _ = statuses.get()
     corpus_path = Path(corpus_dir or (status0 or {}).get("corpus_dir") or _cfg().corpus_dir())
     index_path = Path(index_dir or (status0 or {}).get("index_dir") or _cfg().index_dir())
-    build_guard = threading.Lock()  # one rebuild/upload at a time from this app; never held by the chat
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -287,24 +220,26 @@ def build_app(
         return _outputs([], None, clear_box=True)
 
     def refresh_status():
-        return status_markup(assistant)
+        return statuses.markup()
 
     def rebuild(progress=gr.Progress()):
-        return _run_build(progress, note="")
+        return _run_build(progress)
 
-    def _run_build(progress, note: str) -> tuple[str, str]:
+    def _run_build(progress) -> tuple[str, str]:
+        """Bring the index in line with the corpus; the chat answers from the current index
+        meanwhile and moves to the new one by itself. Build events are queued one at a time
+        (concurrency_id "build"); a build run elsewhere (CLI, --watch) is waited for."""
         from index.build import build_index
         from index.errors import BuildLockedError, CorpusError, IndexStoreError
 
-        if not build_guard.acquire(blocking=False):
-            return status_markup(assistant), render.escape("A rebuild is already running; the chat keeps using the current index.")
+        progress(0, desc="Reading the corpus")
+
+        def on_progress(done: int, total: int, stage: str) -> None:
+            progress((done, total) if total else None, desc=stage)
+
         try:
-            progress(0, desc="Reading the corpus")
-
-            def on_progress(done: int, total: int, stage: str) -> None:
-                progress((done, total) if total else None, desc=stage)
-
-            report = build_index(corpus_dir=corpus_path, index_dir=index_path, progress=on_progress, lock_timeout=0)
+            report = build_index(corpus_dir=corpus_path, index_dir=index_path, progress=on_progress,
+                                 lock_timeout=BUILD_LOCK_WAIT_S)
         except BuildLockedError as exc:
             text = str(exc)
         except (CorpusError, IndexStoreError, OSError) as exc:
@@ -313,10 +248,7 @@ def build_app(
             text = report.summary() if hasattr(report, "summary") else (
                 f"{report.added} added, {report.changed} changed, {report.removed} removed, "
                 f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s.")
-        finally:
-            build_guard.release()
-        body = (note + "\n" if note else "") + text
-        return status_markup(assistant), f'<div class="qa-build-log" style="white-space: pre-wrap">{render.escape(body)}</div>'
+        return statuses.markup(fresh=True), f'<div class="qa-build-log">{render.escape(text)}</div>'
 
     def upload(files: list[str] | None, progress=gr.Progress()):
         from index.errors import CorpusError
@@ -324,15 +256,15 @@ def build_app(
 
         paths = [Path(f) for f in (files or [])]
         if not paths:
-            return status_markup(assistant), render.ingest_html(note="Choose .txt or .md files to add first."), gr.skip()
+            return statuses.markup(fresh=True), render.ingest_html(note="Choose .txt or .md files to add first."), gr.skip()
         try:
             rep = add_files(paths, corpus_dir=corpus_path)
         except (CorpusError, OSError) as exc:
-            return status_markup(assistant), render.ingest_html(note=f"The files could not be added: {exc}"), None
+            return statuses.markup(fresh=True), render.ingest_html(note=f"The files could not be added: {exc}"), None
         accepted, refused = list(rep.accepted), list(rep.refused)
         if not accepted:
-            return status_markup(assistant), render.ingest_html(accepted, refused, note="Nothing was added; the index is unchanged."), None
-        status, log_html = _run_build(progress, note="")
+            return statuses.markup(fresh=True), render.ingest_html(accepted, refused, note="Nothing was added; the index is unchanged."), None
+        status, log_html = _run_build(progress)
         return status, render.ingest_html(accepted, refused) + log_html, None
 
     # ---- layout ---------------------------------------------------------------------------
@@ -341,14 +273,14 @@ def build_app(
         turns = gr.State([])
         with gr.Row(equal_height=False):
             gr.Markdown(f"## {render.escape(title)}\nAsk about the press releases; every answer is a quote from one of them.")
-            status_box = gr.HTML(render.status_html(status0, None if status0 else "no status"),
+            status_box = gr.HTML(statuses.markup(),
                                  elem_id="index-status", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     label="Conversation", elem_id="chat", height=520,
                     render_markdown=False, sanitize_html=True, latex_delimiters=[],
-                    feedback_options=None, buttons=["copy"],
+                    feedback_options=None, buttons=[],
                     placeholder="Ask a question, or click an example below.",
                 )
                 with gr.Row():
@@ -370,11 +302,12 @@ def build_app(
                                                    interactive=False, elem_id="release-pick")
                         release_box = gr.HTML(render.release_html(None), elem_id="release", js_on_load=None)
                     with gr.Tab("Index", elem_id="index-tab"):
-                        gr.Markdown(f"Corpus folder: `{corpus_path}`  \nIndex folder: `{index_path}`")
+                        gr.HTML(f'<p class="qa-folders">Corpus folder: <code>{render.escape(corpus_path)}</code><br>'
+                                f"Index folder: <code>{render.escape(index_path)}</code></p>", js_on_load=None)
                         rebuild_btn = gr.Button("Rebuild index from corpus", elem_id="rebuild")
                         build_log = gr.HTML("", elem_id="build-log", js_on_load=None)
                         uploads = gr.File(label="Add releases (.txt or .md)", file_count="multiple",
-                                          file_types=[".txt", ".md"], type="filepath", elem_id="upload")
+                                          type="filepath", elem_id="upload")
                         upload_btn = gr.Button("Add files and rebuild", elem_id="upload-btn")
                         upload_report = gr.HTML("", elem_id="upload-report", js_on_load=None)
 
@@ -385,6 +318,7 @@ def build_app(
         if example_set is not None:
             example_set.click(pick_example, [example_set, turns], chat_outputs, **common)
         clear_btn.click(clear, None, chat_outputs, queue=False, api_visibility="private")
+        chatbot.clear(clear, None, chat_outputs, queue=False, api_visibility="private")
         release_pick.input(open_release, [release_pick, turns], release_box, api_visibility="private",
                            concurrency_limit=None)
         build_common = dict(concurrency_id="build", concurrency_limit=1, api_visibility="private")
@@ -393,7 +327,7 @@ def build_app(
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(refresh_status, None, status_box, show_progress="hidden", api_visibility="private",
                    concurrency_id="status", concurrency_limit=None)
-        demo.load(refresh_status, None, status_box, show_progress="hidden", api_visibility="private",
+        demo.load(lambda: statuses.markup(fresh=True), None, status_box, show_progress="hidden", api_visibility="private",
                   concurrency_id="status", concurrency_limit=None)
         gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
 

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: How many characters of a passage the chat quotes when it abstains.
-SNIPPET_CHARS = 280
+SNIPPET_CHARS = 200
 
 
 def escape(text: Any) -> str:
@@ -92,8 +92,9 @@ def answer_span_in(container: str, container_start: int | None, answer_text: str
                    answer_start: int | None, answer_end: int | None) -> tuple[int, int] | None:
     """Where the answer lies inside `container` (a passage or sentence of the release).
 
-    Uses the release offsets when they agree with the text; otherwise falls back to the
-    first occurrence of the answer text; None when the answer is not in `container`.
+    With offsets (release offsets of the container and of the answer) only that exact place
+    counts, so another mention of the same words is never marked as the answer; without
+    offsets, the first occurrence of the answer text. None when it is not in `container`.
     """
     if not answer_text:
         return None
@@ -101,6 +102,7 @@ def answer_span_in(container: str, container_start: int | None, answer_text: str
         rs, re_ = answer_start - container_start, answer_end - container_start
         if 0 <= rs < re_ <= len(container) and container[rs:re_] == answer_text:
             return rs, re_
+        return None
     i = container.find(answer_text)
     return (i, i + len(answer_text)) if i >= 0 else None
 
@@ -191,16 +193,14 @@ def answer_html(answer: Any, title: str | None = None, date: str | None = None) 
 
 
 def abstain_html(answer: Any, max_passages: int = 3) -> str:
-    """The reply when the corpus does not answer: says so, then the closest passages."""
-    message = get(answer, "message") or ""
-    lead = "The press releases don't answer this question."
-    parts = ['<div class="qa-reply qa-abstained">', f'<p class="qa-no-answer"><strong>{escape(lead)}</strong>']
-    if message and _squash(message) != lead:
-        parts.append(f" {escape(message)}")
-    parts.append("</p>")
+    """The reply when the corpus does not answer: says so plainly, then the closest passages."""
+    message = _squash(get(answer, "message") or "") or "The press releases do not answer this question."
+    parts = ['<div class="qa-reply qa-abstained">', f'<p class="qa-no-answer"><strong>{escape(message)}</strong></p>']
     sources = (get(answer, "sources") or [])[:max_passages]
     if sources:
-        parts.append('<p>The closest passages:</p><ol class="qa-closest">')
+        if "closest" not in message.lower():
+            parts.append("<p>The closest passages:</p>")
+        parts.append('<ol class="qa-closest">')
         for s in sources:
             parts.append(
                 f"<li>{_citation_html(get(s, 'title'), get(s, 'date'))}: "
@@ -235,7 +235,7 @@ def sources_html(answer: Any) -> str:
         parts.append(
             '<li class="qa-source">'
             f'<div class="qa-source-head">{_citation_html(get(s, "title"), get(s, "date"))} · {_score_html(get(s, "score"))}</div>'
-            f'<div class="qa-passage">{highlight(passage, spans)}</div>'
+            f'<div class="qa-passage{" qa-has-answer" if spans else ""}">{highlight(passage, spans)}</div>'
             "</li>"
         )
     parts.append("</ol></div>")
@@ -245,12 +245,12 @@ def sources_html(answer: Any) -> str:
 def release_html(release: Any, answer: Any = None, passage: tuple[int, int] | None = None) -> str:
     """A whole release as HTML: title, date, source line and the full text, with the
     answer marked and its sentence underlined when `answer` came from this release, and
-    `passage` (offsets into the text) shaded when given."""
+    `passage` (offsets into the text) shaded when given and shorter than the whole text."""
     if release is None:
         return '<div class="qa-release qa-empty">Pick a release to read it in full.</div>'
     text = get(release, "text") or ""
     spans: list[tuple[int | None, int | None, str]] = []
-    if passage:
+    if passage and not (passage[0] <= 0 and passage[1] >= len(text)):  # shading all of it says nothing
         spans.append((passage[0], passage[1], "qa-passage-span"))
     if answer is not None and get(answer, "answered") and get(answer, "release_id") == get(release, "release_id"):
         spans.append((get(answer, "evidence_start"), get(answer, "evidence_end"), "qa-evidence-span"))

@@ -1,0 +1,184 @@
+"""The `/ask` endpoint through gradio_client, against a real `python -m ui` server on a
+small corpus written here and indexed with build_index (one server for the module)."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+
+import pytest
+
+from conftest_ui import Server, free_port, ui_corpus, ui_index, write_corpus  # noqa: F401
+
+Q = "Who will succeed Jens Stoltenberg?"
+NATO_TITLE = "NATO Allies select Mark Rutte as the next Secretary General"
+
+
+@pytest.fixture(scope="module")
+def ui_server(ui_index):
+    """`python -m ui --port P --index I --watch`: the module's one server, watching its corpus."""
+    server = Server(ui_index, extra=["--watch"]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(ui_server):
+    from gradio_client import Client
+
+    return Client(ui_server.url, verbose=False)
+
+
+def test_server_prints_its_url(ui_server):
+    assert ui_server.url.startswith(f"http://127.0.0.1:{ui_server.port}")
+    assert "Running on local URL:" in ui_server.output
+
+
+def test_question_returns_answer_and_source(client):
+    r = client.predict(Q, api_name="/ask")
+    assert r["answered"] is True
+    assert r["answer"] == "Mark Rutte"
+    assert "Mark Rutte will succeed Jens Stoltenberg" in r["evidence"]
+    assert 0.0 < r["score"] <= 1.0
+    assert r["title"] == NATO_TITLE and r["date"] == "2024-06-26"
+    top = r["sources"][0]
+    assert top["title"] == NATO_TITLE
+    assert "Mark Rutte will succeed" in top["text"]
+    assert isinstance(top["score"], float)
+    for s in r["sources"]:
+        assert {"title", "text", "score"} <= set(s)
+    # the offsets point into the release: the answer sits inside the evidence sentence
+    assert r["evidence_start"] <= r["start"] < r["end"] <= r["evidence_end"]
+
+
+def test_another_release(client):
+    r = client.predict("How much did Northwind Robotics raise?", api_name="/ask")
+    assert r["answered"] and r["answer"] == "$40 million"
+    assert r["sources"][0]["title"].startswith("Northwind Robotics raises")
+
+
+def test_follow_up_uses_history(client):
+    r = client.predict("When does he take office?", [[Q, "Mark Rutte"]], api_name="/ask")
+    assert r["answered"] is True
+    assert r["answer"] == "1 October 2024"
+    assert r["title"] == NATO_TITLE
+
+
+def test_unanswerable_question_abstains_with_closest_passages(client):
+    r = client.predict("How many moons does Jupiter have?", api_name="/ask")
+    assert r["answered"] is False
+    assert r["answer"] == ""
+    assert r["message"]
+    assert r["sources"], "the closest passages come back instead of a guess"
+
+
+@pytest.mark.parametrize("question", ["", "   \n "])
+def test_empty_question_gets_a_message_not_an_error(client, question):
+    r = client.predict(question, api_name="/ask")
+    assert r["answered"] is False
+    assert "empty" in r["message"].lower()
+    assert r["sources"] == [] and r["answer"] == ""
+
+
+def test_overlong_question_gets_a_message(client):
+    r = client.predict("why " * 400, api_name="/ask")
+    assert r["answered"] is False and "characters" in r["message"]
+
+
+def test_malformed_history_gets_a_message(client):
+    r = client.predict(Q, [["only a question"]], api_name="/ask")
+    assert r["answered"] is False and "history" in r["message"]
+
+
+def test_markup_in_a_question_is_returned_as_text(client):
+    q = "<b>bold</b> <script>alert(1)</script> What did Acme Widgets unveil?"
+    r = client.predict(q, api_name="/ask")
+    assert r["question"] == q
+    assert r["answered"] and "Gizmo 3000" in r["answer"]
+    assert r["sources"][0]["title"] == "Acme <b>Widgets</b> unveils the <script>alert('title')</script> Gizmo"
+
+
+def test_several_users_at_once(ui_server):
+    """Eight clients ask at the same time; each gets its own right answer."""
+    from gradio_client import Client
+
+    questions = [Q, "How much did Northwind Robotics raise?", "How many books does the Eastside branch hold?",
+                 "What did Acme Widgets unveil?"] * 2
+    expected = {Q: "Mark Rutte", "How much did Northwind Robotics raise?": "$40 million",
+                "How many books does the Eastside branch hold?": "40,000",
+                "What did Acme Widgets unveil?": "Gizmo 3000"}
+    clients = [Client(ui_server.url, verbose=False) for _ in questions]
+    with cf.ThreadPoolExecutor(len(questions)) as pool:
+        results = list(pool.map(lambda cq: cq[0].predict(cq[1], api_name="/ask"), zip(clients, questions)))
+    for q, r in zip(questions, results):
+        assert r["answered"] and expected[q] in r["answer"], (q, r["answer"])
+
+
+def test_answers_are_quick(client):
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        client.predict(Q, api_name="/ask")
+        times.append(time.perf_counter() - t)
+    assert sorted(times)[2] < 2.0, times
+
+
+def test_watch_picks_up_a_new_release(ui_server, client, ui_corpus):
+    """With --watch, a file dropped into the corpus is answerable soon after, without a restart."""
+    assert "Watching" in ui_server.output
+    q = "How many passengers can the Kelby ferry terminal handle?"
+    assert not client.predict(q, api_name="/ask")["answered"]
+    (ui_corpus / "harbour.txt").write_text(
+        "Port of Kelby opens a new ferry terminal\n\nSource: Port of Kelby\n\n"
+        "Kelby, 9 September 2024. The Port of Kelby opened its new ferry terminal today. "
+        "The terminal was designed by the architect Ingrid Falk and can handle 3,000 passengers a day.\n",
+        encoding="utf-8")
+    deadline = time.monotonic() + 120
+    while True:
+        r = client.predict(q, api_name="/ask")
+        if r["answered"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert r["answered"] and r["answer"] == "3,000", ui_server.output[-2000:]
+    assert r["title"] == "Port of Kelby opens a new ferry terminal"
+
+
+def test_main_builds_a_missing_index(tmp_path):
+    """`python -m ui` on an empty index folder builds it from the corpus, then serves."""
+    from gradio_client import Client
+
+    corpus = write_corpus(tmp_path / "corpus")
+    server = Server(tmp_path / "index", extra=["--corpus", str(corpus), "--no-warmup"])
+    try:
+        server.start()
+        assert "Building the index" in server.output
+        r = Client(server.url, verbose=False).predict("How many books does the Eastside branch hold?", api_name="/ask")
+        assert r["answered"] and r["answer"] == "40,000"
+    finally:
+        server.stop()
+    assert (tmp_path / "index" / "current").exists()
+
+
+def test_main_reports_a_missing_corpus(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest_ui import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "ui", "--port", str(free_port()), "--index", str(tmp_path / "index"),
+         "--corpus", str(tmp_path / "nowhere")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Cannot start" in proc.stderr and "nowhere" in proc.stderr
+
+
+def test_pick_examples_keeps_what_the_index_answers(ui_index):
+    import qa
+    from ui.app import pick_examples
+
+    a = qa.Assistant(index_dir=ui_index)
+    picked = pick_examples(a, [Q, "When does he take office?", "How many moons does Jupiter have?",
+                               "How many books does the Eastside branch hold?"])
+    assert picked == [Q, "When does he take office?", "How many books does the Eastside branch hold?"]
+    assert pick_examples(a, ["How many moons does Jupiter have?"]) == ["How many moons does Jupiter have?"]

@@ -1,0 +1,223 @@
+"""The app in a real browser: headless Debian Chromium driven by Playwright, against the
+real app (build_app on a real index of a corpus written here), one server for the module."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest_ui import free_port, ui_corpus, ui_index  # noqa: F401
+from ui.screenshot import CHROMIUM, ask_in_page, capture, launch_browser
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+
+EXAMPLES = ["Who will succeed Jens Stoltenberg?", "How much did Northwind Robotics raise?"]
+NATO_TITLE = "NATO Allies select Mark Rutte as the next Secretary General"
+ACME_TITLE = "Acme <b>Widgets</b> unveils the <script>alert('title')</script> Gizmo"
+
+
+@pytest.fixture(scope="module")
+def app_url(ui_index, ui_corpus):
+    import qa
+    from ui.app import build_app, launch
+
+    demo = build_app(qa.Assistant(index_dir=ui_index), examples=EXAMPLES, corpus_dir=ui_corpus, index_dir=ui_index)
+    url = launch(demo, port=free_port())
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.dialogs = []  # any alert() would mean markup ran as HTML
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.goto(app_url)
+    pg.locator("#question textarea").wait_for(timeout=60_000)
+    yield pg
+    assert pg.dialogs == []
+    context.close()
+
+
+def last_reply(page):
+    return page.locator("#chat .qa-reply").last
+
+
+def last_answer(page) -> str:
+    """The short answer of the last reply, or the reply's whole text when it has none."""
+    reply = last_reply(page)
+    if reply.locator(".qa-answer").count() == 0:
+        return "NO ANSWER: " + reply.inner_text()
+    return reply.locator(".qa-answer").inner_text()
+
+
+def test_question_shows_answer_evidence_and_citation(page):
+    ask_in_page(page, "Who will succeed Jens Stoltenberg?")
+    reply = last_reply(page)
+    assert reply.locator(".qa-answer strong").inner_text() == "Mark Rutte"
+    assert reply.locator(".qa-evidence mark").inner_text() == "Mark Rutte"
+    assert "will succeed Jens Stoltenberg" in reply.locator(".qa-evidence").inner_text()
+    citation = reply.locator(".qa-citation").inner_text()
+    assert NATO_TITLE in citation and "2024-06-26" in citation
+    # the sources panel lists the passages, the answer marked in the first
+    sources = page.locator("#sources .qa-source")
+    assert sources.count() >= 2
+    assert NATO_TITLE in sources.first.inner_text()
+    assert sources.first.locator("mark").inner_text() == "Mark Rutte"
+    assert re.search(r"score \d\.\d\d", sources.first.inner_text())
+    # the whole release is open with the answer marked
+    release = page.locator("#release")
+    assert release.locator(".qa-release-title").inner_text() == NATO_TITLE
+    assert release.locator("mark").inner_text() == "Mark Rutte"
+    assert "Allies thanked Jens Stoltenberg" in release.inner_text()
+
+
+def test_follow_up_and_clear(page):
+    ask_in_page(page, "Who will succeed Jens Stoltenberg?")
+    ask_in_page(page, "When does he take office?")
+    assert last_answer(page) == "1 October 2024"
+    page.locator("#clear").click()
+    page.locator("#chat .qa-reply").first.wait_for(state="detached", timeout=10_000)
+    assert page.locator("#chat [data-testid=user]").count() == 0
+    # after clearing, a follow-up has no context to lean on
+    ask_in_page(page, "How much did Northwind Robotics raise?")
+    assert last_answer(page) == "$40 million"
+
+
+def test_clicking_an_example_asks_it(page):
+    page.locator("#examples").get_by_text(EXAMPLES[1]).click()
+    reply = page.locator("#chat .qa-reply").first
+    reply.wait_for(timeout=30_000)
+    assert page.locator("#chat [data-testid=user]").first.inner_text() == EXAMPLES[1]
+    assert reply.locator(".qa-answer").inner_text() == "$40 million"
+
+
+def test_unanswerable_question_says_so_and_shows_closest_passages(page):
+    ask_in_page(page, "How many moons does Jupiter have?")
+    reply = last_reply(page)
+    assert "qa-abstained" in reply.get_attribute("class")
+    assert "do not" in reply.inner_text().lower()
+    assert reply.locator(".qa-closest li").count() >= 1
+    assert reply.locator("mark").count() == 0
+    assert "closest passages" in page.locator("#sources").inner_text()
+
+
+def test_markup_in_question_and_corpus_is_shown_literally(page):
+    question = "<b>bold</b> <script>window.__xss = 1</script> What did Acme Widgets unveil?"
+    ask_in_page(page, question)
+    user = page.locator("#chat [data-testid=user]").last
+    assert user.inner_text() == question
+    assert user.locator("b, script").count() == 0
+    assert page.evaluate("window.__xss") is None
+    reply = last_reply(page)
+    assert last_answer(page) == "the Gizmo 3000"
+    assert ACME_TITLE in reply.locator(".qa-citation").inner_text()
+    assert reply.locator("b, script, img, i").count() == 0
+    # the release text, with <script>, <i> and <img onerror> in it, is text in both panels
+    for panel in ("#sources", "#release"):
+        text = page.locator(panel).inner_text()
+        assert "<script>alert('body')</script>" in text and "<i>weather station</i>" in text
+        assert """<img src=x onerror="alert('img')">""" in text
+        assert page.locator(f"{panel} script, {panel} img, {panel} i, {panel} b").count() == 0
+
+
+def test_open_another_release(page):
+    ask_in_page(page, "Who will succeed Jens Stoltenberg?")
+    page.locator("#release-pick input").click()
+    page.get_by_role("option", name=re.compile("^Northwind Robotics raises")).click()
+    title = page.locator("#release .qa-release-title")
+    title.filter(has_text="Northwind").wait_for(timeout=10_000)
+    assert "Series B funding" in page.locator("#release").inner_text()
+    assert page.locator("#release mark").count() == 0  # the answer is not in this release
+
+
+def test_index_status_is_shown(page):
+    status = page.locator("#index-status")
+    status.filter(has_text="releases").wait_for(timeout=10_000)
+    text = status.inner_text()
+    assert re.search(r"\b4 releases\b", text) and "chunks" in text and "built" in text
+    assert "up to date" in text
+
+
+def test_screenshot_module(app_url, browser, tmp_path):
+    out = capture(app_url, tmp_path / "shot.png", question="How many books does the Eastside branch hold?", browser=browser)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def top_source(page) -> str:
+    """The release title of the first passage in the sources panel."""
+    return page.locator("#sources .qa-source .qa-title").first.inner_text()
+
+
+def releases_in_status(page) -> int:
+    status = page.locator("#index-status")
+    status.filter(has_text="releases").wait_for(timeout=10_000)
+    return int(re.search(r"(\d+) releases", status.inner_text()).group(1))
+
+
+def test_status_shows_a_changed_corpus_and_rebuild_catches_up(page, ui_corpus):
+    """Adds a release to the module's corpus (the tests after this one expect it)."""
+    before = releases_in_status(page)
+    (ui_corpus / "space.txt").write_text(
+        "Orbital Dynamics launches its first weather satellite\n\nSource: Orbital Dynamics\n\n"
+        "Kourou, 3 July 2024. Orbital Dynamics launched its first weather satellite, Zephyr-1, today.\n",
+        encoding="utf-8")
+    page.reload()
+    page.locator("#index-status").filter(has_text="changed since").wait_for(timeout=15_000)
+    page.get_by_role("tab", name="Index").click()
+    page.locator("#rebuild").click()
+    page.locator("#build-log .qa-build-log").wait_for(timeout=120_000)
+    assert "1 added" in page.locator("#build-log").inner_text()
+    page.locator("#index-status").filter(has_text="up to date").wait_for(timeout=10_000)
+    assert releases_in_status(page) == before + 1
+    # the new release is searched without a restart
+    ask_in_page(page, "What is the name of the Orbital Dynamics weather satellite?")
+    page.get_by_role("tab", name="Sources").click()
+    assert top_source(page) == "Orbital Dynamics launches its first weather satellite"
+
+
+def test_upload_then_rebuild_while_the_chat_keeps_answering(page, ui_corpus, tmp_path):
+    """Runs last: it adds a release to the module's corpus."""
+    before = releases_in_status(page)
+    new = tmp_path / "harbour.txt"
+    new.write_text(
+        "Port of Kelby opens a new ferry terminal\n\nSource: Port of Kelby\n\n"
+        "Kelby, 9 September 2024. The Port of Kelby opened its new ferry terminal today. "
+        "The terminal was designed by the architect Ingrid Falk and can handle 3,000 passengers a day.\n",
+        encoding="utf-8")
+    bad = tmp_path / "notes.pdf"
+    bad.write_bytes(b"%PDF-1.4 not a release")
+    page.get_by_role("tab", name="Index").click()
+    page.locator("#upload input[type=file]").set_input_files([str(new), str(bad)])
+    page.locator("#upload").get_by_text("harbour.txt").first.wait_for(timeout=20_000)
+    page.locator("#upload-btn").click()
+    # the chat answers while the rebuild runs (or right after it, if it was quicker)
+    page.get_by_role("tab", name="Sources").click()
+    ask_in_page(page, "How many books does the Eastside branch hold?")
+    assert top_source(page) == "Riverside Public Library opens its Eastside branch"
+    page.get_by_role("tab", name="Index").click()
+    report = page.locator("#upload-report")
+    report.locator(".qa-accepted").wait_for(timeout=120_000)
+    assert "harbour.txt" in report.locator(".qa-accepted").inner_text()
+    refused = report.locator(".qa-refused").inner_text()
+    assert "notes.pdf" in refused and ".txt" in refused
+    assert (ui_corpus / "harbour.txt").exists() and not (ui_corpus / "notes.pdf").exists()
+    page.locator("#index-status").filter(has_text=f"{before + 1} releases").wait_for(timeout=30_000)
+    # the new release is searched without a restart
+    ask_in_page(page, "How many passengers can the Kelby ferry terminal handle?")
+    page.get_by_role("tab", name="Sources").click()
+    assert top_source(page) == "Port of Kelby opens a new ferry terminal"
