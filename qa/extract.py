@@ -181,8 +181,11 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
             focus_hit = bool(focus_stem) and (head_lemma == focus_stem or head_lemma == focus_stem.rstrip("s")
                                               or view.lower[toks[-1] - view.t0] == focus_stem)
             ents_inside = any(es >= s and ee <= e and lab in typed for es, ee, lab in a.entities)
-            add(toks, "np", False, (0.9 if focus_hit else 0.0) + (0.3 if ents_inside else 0.0)
-                + (0.2 if not q.types else -0.3))
+            np_bonus = (0.9 if focus_hit else 0.0) + (0.3 if ents_inside else 0.0) + (0.2 if not q.types else -0.3)
+            add(toks, "np", False, np_bonus)
+            stripped = _strip_matched_edges(view, toks) if not q.types else None
+            if stripped and stripped != toks:
+                add(stripped, "np", False, np_bonus - 0.05)
     # quoted titles and names
     sentence = text[s_start:s_end]
     for m in _QUOTED.finditer(sentence):
@@ -195,8 +198,54 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
     return spans
 
 
+def _conjuncts(view: SentenceView, head: int) -> list[list[int]]:
+    """A coordinated phrase split into its members ("A and the B as C" -> [A], [the B as C])."""
+    a = view.ann
+    members, stack = [head], [head]
+    while stack:
+        t = stack.pop()
+        for c in view.children.get(t, ()):
+            if a.dep[c] == "conj":
+                members.append(c)
+                stack.append(c)
+    if len(members) < 2:
+        return []
+    others = set(members)
+    out = []
+    for m in members:
+        rest = others - {m}
+        sub = [t for t in view.subtree(m, exclude=rest) if a.dep[t] not in ("cc", "punct") or t != m]
+        out.append([t for t in sub if not (a.dep[t] == "cc" and a.head[t] in others)])
+    return out
+
+
+def _matched_share(view: SentenceView, toks: list[int]) -> float:
+    content = [t for t in toks if view.lower[t - view.t0] not in STOPWORDS and _wordlike(view.lower[t - view.t0])]
+    return sum(view.match[t - view.t0] for t in content) / len(content) if content else 0.0
+
+
+def _copular(view: SentenceView, add) -> None:
+    """'X is Y': when the question names X, the answer is Y, and the other way round."""
+    a = view.ann
+    for i in view.idx:
+        if a.lemma[i] != "be" or a.pos[i] not in ("AUX", "VERB"):
+            continue
+        kids = view.children.get(i, [])
+        subj = next((c for c in kids if a.dep[c] in ("nsubj", "nsubjpass")), None)
+        attr = next((c for c in kids if a.dep[c] in ("attr", "acomp")), None)
+        if subj is None or attr is None:
+            continue
+        st, at = view.subtree(subj), view.subtree(attr)
+        ms, ma = _matched_share(view, st), _matched_share(view, at)
+        if ms > ma:
+            add(at, "attr", False, 0.4 + ms - ma)
+        elif ma > ms:
+            add(st, "subj", False, 0.4 + ma - ms)
+
+
 def _syntactic(q: Question, view: SentenceView, add) -> None:
     a = view.ann
+    _copular(view, add)
     asks_do = q.tokens[-1:] in (("do",), ("doing",), ("happen",), ("happened",)) if q.tokens else False
     for i in view.idx:
         k = i - view.t0
@@ -209,8 +258,12 @@ def _syntactic(q: Question, view: SentenceView, add) -> None:
                 cd = a.dep[c]
                 if q.subject_wh and cd in _SUBJECT_DEPS:
                     add(view.subtree(c), "subj", False, 0.7)
+                    for part in _conjuncts(view, c):
+                        add(part, "subj", False, 0.6)
                 elif not q.subject_wh and cd in _OBJECT_DEPS:
                     add(view.subtree(c), "obj", False, 0.6)
+                    for part in _conjuncts(view, c):
+                        add(part, "obj", False, 0.5)
                 elif cd == "prep" and not q.subject_wh:
                     add(view.subtree(c), "pp", False, 0.1)
         if asks_do and dep in _SUBJECT_DEPS:

@@ -42,6 +42,8 @@ for _words, _types in (
     ("year years date day days month months century centuries decade time period era season", DATE),
     ("percentage percent proportion share", ("PERCENT",)),
     ("number amount population size", NUMBER),
+    ("temperature speed distance height length width weight area depth elevation altitude rate "
+     "cost costs price prices fee fees salary budget revenue income value worth", ("QUANTITY", "MONEY", "PERCENT", "CARDINAL")),
     ("language languages", ("LANGUAGE", "NORP")),
     ("nationality religion ethnicity", ("NORP",)),
     ("event events war battle", ("EVENT",)),
@@ -118,7 +120,8 @@ def analyse(text: str) -> Question:
             wh = w
             # the focus noun: "which country", "what kind of weapon", "what type of Turing machine is"
             j = first + 1
-            while j < len(toks) and toks[j] in ("kind", "type", "sort", "of", "the", "a", "an"):
+            while j < len(toks) and toks[j] in ("kind", "type", "sort", "of", "the", "a", "an", "other", "two",
+                                                "three", "main", "specific", "particular"):
                 j += 1
             if j < len(toks) and toks[j] not in AUX:
                 phrase = []

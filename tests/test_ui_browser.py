@@ -203,7 +203,7 @@ def test_upload_then_rebuild_while_the_chat_keeps_answering(page, ui_corpus, tmp
     bad.write_bytes(b"%PDF-1.4 not a release")
     page.get_by_role("tab", name="Index").click()
     page.locator("#upload input[type=file]").set_input_files([str(new), str(bad)])
-    page.locator("#upload").get_by_text("harbour.txt").first.wait_for(timeout=20_000)
+    page.locator("#upload").get_by_text("harbour.txt").first.wait_for(timeout=60_000)
     page.locator("#upload-btn").click()
     # the chat answers while the rebuild runs (or right after it, if it was quicker)
     page.get_by_role("tab", name="Sources").click()

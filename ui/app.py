@@ -273,7 +273,8 @@ def build_app(
         turns = gr.State([])
         with gr.Row(equal_height=False):
             gr.Markdown(f"## {render.escape(title)}\nAsk about the press releases; every answer is a quote from one of them.")
-            status_box = gr.HTML(statuses.markup(),
+            # filled in when the page loads (demo.load below), so it is never a stale build-time value
+            status_box = gr.HTML('<div class="qa-status">Checking the index…</div>',
                                  elem_id="index-status", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
