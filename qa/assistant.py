@@ -110,8 +110,7 @@ class Assistant:
             view = SentenceView(release.text, gen.data.annotations[ref.release_id], ref.t0, ref.t1,
                                 set(gen.retriever.stems(q.content)), gen.retriever.stems)
             span = best_span(q, view, ref.start, ref.end)
-            total = (cand.score + confidence.SPAN_WEIGHT * (span.score if span else -1.0)
-                     + confidence.TYPED_BONUS * (span is not None and span.typed))
+            total = confidence.rank_score(cand, span, q)
             if best is None or total > best[0]:
                 best = (total, cand, span)
         _, cand, span = best

@@ -18,6 +18,10 @@ from .question import STOPWORDS, Question, words
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
 #: how a candidate sentence is ranked: weights of its cosine, its lexical overlap, its passage's fused score
 SENTENCE_WEIGHTS = (1.0, 0.8, 0.3)
+#: weight of the share of the question's word pairs that a sentence repeats
+BIGRAM_WEIGHT = 0.3
+#: weight of how much a sentence says beyond the question's own words
+NOVELTY_WEIGHT = 0.2
 #: weight of a question word found only next to a sentence (previous sentence, title)
 CONTEXT_WEIGHT = 0.3
 
@@ -34,6 +38,7 @@ class SentenceRef:
     t1: int
     stems: frozenset
     context: frozenset = frozenset()  # stems of the sentence before it and of the release title
+    bigrams: frozenset = frozenset()  # neighbouring content stems, for phrases the question repeats
 
 
 @dataclass
@@ -46,6 +51,9 @@ class Candidate:
     lexical: float  # idf-weighted share of the question's words found in the sentence
     passage: float  # fused score of the best chunk holding it, in [0, 1]
     chunk_id: int
+    dense: float = 0.0  # cosine between the question and the chunk holding the sentence
+    phrase: float = 0.0  # share of the question's word pairs the sentence repeats
+    novelty: float = 0.0  # how much it says beyond the question's words, in [0, 1]
 
 
 class Retriever:
@@ -70,9 +78,11 @@ class Retriever:
                 while t < len(starts) and starts[t] < e:
                     t += 1
                 text = data.releases[rid].text[s:e]
-                stems = self._stems(text)
+                seq = self._stem_seq(text)
+                stems = frozenset(seq)
                 prev = self.sentences[-1].stems if self.sentences and self.sentences[-1].release_id == rid else title
-                self.sentences.append(SentenceRef(len(self.sentences), rid, s, e, t0, t, stems, (prev | title) - stems))
+                self.sentences.append(SentenceRef(len(self.sentences), rid, s, e, t0, t, stems, (prev | title) - stems,
+                                                  frozenset(zip(seq, seq[1:]))))
             mats.append(data.sentence_vectors[rid])
         dim = data.vectors.d
         self.matrix = np.vstack(mats).astype(np.float32) if mats else np.zeros((0, dim), np.float32)
@@ -93,8 +103,11 @@ class Retriever:
                 self.row_chunks.setdefault(r, []).append(cid)
         self.bm25_ids = np.asarray(data.bm25_ids, dtype=np.int64)
 
+    def _stem_seq(self, text: str) -> list[str]:
+        return self.stemmer.stemWords([w for w in words(text) if w not in STOPWORDS])
+
     def _stems(self, text: str) -> frozenset:
-        return frozenset(self.stemmer.stemWords([w for w in words(text) if w not in STOPWORDS]))
+        return frozenset(self._stem_seq(text))
 
     def stems(self, toks) -> list[str]:
         return self.stemmer.stemWords(list(toks))
@@ -102,15 +115,17 @@ class Retriever:
     def idf_of(self, stem: str) -> float:
         return self.idf.get(stem, self.max_idf)
 
-    def chunk_scores(self, qvec: np.ndarray, q: Question, k: int = 20) -> dict[int, float]:
-        """Fused (RRF) chunk scores from FAISS and BM25, scaled so the best is 1."""
+    def chunk_scores(self, qvec: np.ndarray, q: Question, k: int = 20) -> tuple[dict[int, float], dict[int, float]]:
+        """Fused (RRF) chunk scores from FAISS and BM25, scaled so the best is 1, and the dense cosines."""
         n = self.data.vectors.ntotal
         fused: dict[int, float] = {}
+        self_dense: dict[int, float] = {}
         if n:
-            _, ids = self.data.vectors.search(qvec, min(k, n))
-            for rank, cid in enumerate(ids[0]):
+            sims, ids = self.data.vectors.search(qvec, min(k, n))
+            for rank, (sim, cid) in enumerate(zip(sims[0], ids[0])):
                 if cid >= 0:
                     fused[int(cid)] = fused.get(int(cid), 0.0) + 1.0 / (RRF_K + rank)
+                    self_dense[int(cid)] = float(sim)
         stems = [s for s in self.stems(q.content + q.extra)]
         if stems and len(self.bm25_ids):
             scores = self.data.bm25.get_scores(stems)
@@ -121,13 +136,13 @@ class Retriever:
                 cid = int(self.bm25_ids[i])
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         best = max(fused.values(), default=1.0)
-        return {cid: v / best for cid, v in fused.items()}
+        return {cid: v / best for cid, v in fused.items()}, self_dense
 
     def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8, n_sent: int = 8,
                    weights: tuple[float, float, float] | None = None,
                    boost_releases: dict[str, float] | None = None) -> tuple[list[Candidate], dict[int, float]]:
         """Candidate evidence sentences, best first, and the fused chunk scores."""
-        chunk = self.chunk_scores(qvec, q)
+        chunk, dense = self.chunk_scores(qvec, q)
         top_chunks = sorted(chunk, key=chunk.get, reverse=True)[:n_chunks]
         rows = {r for cid in top_chunks for r in self.chunk_rows.get(cid, ())}
         if len(self.matrix):
@@ -140,6 +155,8 @@ class Retriever:
         xw = q.extra_weight
         total = sum(self.idf_of(s) for s in qstems) + xw * sum(self.idf_of(s) for s in xstems) or 1.0
         wc, wl, wp = weights or SENTENCE_WEIGHTS
+        qbigrams = set(zip(qstems, qstems[1:]))
+        qset = set(qstems) | set(xstems)
         out = []
         for r in rows:
             ref = self.sentences[r]
@@ -152,9 +169,13 @@ class Retriever:
             best_c = max(cids, key=lambda c: chunk.get(c, 0.0)) if cids else -1
             pas = chunk.get(best_c, 0.0)
             cos = float(sims[r])
-            score = wc * cos + wl * lex + wp * pas
+            phrase = len(qbigrams & ref.bigrams) / len(qbigrams) if qbigrams else 0.0
+            # a sentence that only restates the question has no answer to give
+            novelty = min(len(ref.stems) - len(ref.stems & qset), 6) / 6
+            score = wc * cos + wl * lex + wp * pas + BIGRAM_WEIGHT * phrase + NOVELTY_WEIGHT * novelty
             if boost_releases:
                 score += boost_releases.get(ref.release_id, 0.0)
-            out.append(Candidate(ref, score, cos, lex, pas, best_c))
+            out.append(Candidate(ref, score, cos, lex, pas, best_c, max((dense.get(c, 0.0) for c in cids), default=0.0),
+                                 phrase, novelty))
         out.sort(key=lambda c: c.score, reverse=True)
         return out, chunk
