@@ -105,9 +105,10 @@ def _proximity(view: SentenceView, toks: list[int]) -> float:
     return 0.5 / (1.0 + 0.35 * max(near - 1, 0)) + 0.5 * mean
 
 
-def _overlap(view: SentenceView, toks: list[int]) -> float:
-    """Share of the span's content words that the question already contains."""
-    content = [i for i in toks if view.lower[i - view.t0] not in STOPWORDS and _wordlike(view.lower[i - view.t0])]
+def _overlap(view: SentenceView, toks: list[int], exempt: frozenset = frozenset()) -> float:
+    """Share of the span's content words that the question already contains (`exempt` words aside)."""
+    content = [i for i in toks if view.lower[i - view.t0] not in STOPWORDS and _wordlike(view.lower[i - view.t0])
+               and view.lower[i - view.t0] not in exempt and view.ann.lemma[i] not in exempt]
     if not content:
         return 1.0
     return sum(view.match[i - view.t0] for i in content) / len(content)
@@ -131,19 +132,19 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
     typed = set(q.types)
     rank = {t: i for i, t in enumerate(q.types)}
 
-    def add(toks: list[int], kind: str, is_typed: bool, bonus: float = 0.0) -> None:
+    def add(toks: list[int], kind: str, is_typed: bool, bonus: float = 0.0, exempt: frozenset = frozenset()) -> None:
         span = _contiguous(view, toks)
         if span is None:
             return
         toks = view.tokens_in(*span)
         if not toks:
             return
-        ov = _overlap(view, toks)
+        ov = _overlap(view, toks, exempt)
         if ov >= 0.99:
             return
         prox = _proximity(view, toks)
         n = len(toks)
-        length_pen = 0.02 * max(n - 6, 0)
+        length_pen = 0.03 * max(n - 5, 0)
         score = (1.2 if is_typed else 0.0) + 0.8 * prox - 1.2 * ov - length_pen + bonus
         spans.append(Span(span[0], span[1], score, kind, is_typed))
 
@@ -172,6 +173,7 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
                 add(stripped, label, is_typed, bonus - 0.05)
     # noun phrases, scored as typed when their head is the question's focus noun
     focus_stem = q.focus
+    focus_words = frozenset(q.focus_phrase) | {q.focus.rstrip("s")}
     for s, e in a.noun_chunks:
         if s >= s_start and e <= s_end:
             toks = view.tokens_in(s, e)
@@ -182,7 +184,8 @@ def candidate_spans(q: Question, view: SentenceView, s_start: int, s_end: int) -
                                               or view.lower[toks[-1] - view.t0] == focus_stem)
             ents_inside = any(es >= s and ee <= e and lab in typed for es, ee, lab in a.entities)
             np_bonus = (0.9 if focus_hit else 0.0) + (0.3 if ents_inside else 0.0) + (0.2 if not q.types else -0.3)
-            add(toks, "np", False, np_bonus)
+            # "what type of Turing machine" is answered by "single-tape Turing machines": the focus words are expected
+            add(toks, "np", False, np_bonus, exempt=focus_words if focus_hit else frozenset())
             stripped = _strip_matched_edges(view, toks) if not q.types else None
             if stripped and stripped != toks:
                 add(stripped, "np", False, np_bonus - 0.05)
@@ -219,6 +222,24 @@ def _conjuncts(view: SentenceView, head: int) -> list[list[int]]:
     return out
 
 
+_CLAUSES = ("relcl", "acl", "advcl", "appos", "ccomp", "punct")
+
+
+def _core(view: SentenceView, head: int) -> list[int]:
+    """A phrase without its relative clauses and appositions ("a branch of X that focuses on Y" -> "a branch of X")."""
+    a = view.ann
+    drop = {c for t in view.subtree(head) for c in view.children.get(t, ()) if a.dep[c] in _CLAUSES and c > head}
+    toks = view.subtree(head, exclude=drop)
+    # keep it contiguous: stop at the first dropped gap after the head
+    out = [t for t in toks if t <= head]
+    for t in toks:
+        if t > head:
+            if out and t != out[-1] + 1:
+                break
+            out.append(t)
+    return out
+
+
 def _matched_share(view: SentenceView, toks: list[int]) -> float:
     content = [t for t in toks if view.lower[t - view.t0] not in STOPWORDS and _wordlike(view.lower[t - view.t0])]
     return sum(view.match[t - view.t0] for t in content) / len(content) if content else 0.0
@@ -239,8 +260,10 @@ def _copular(view: SentenceView, add) -> None:
         ms, ma = _matched_share(view, st), _matched_share(view, at)
         if ms > ma:
             add(at, "attr", False, 0.4 + ms - ma)
+            add(_core(view, attr), "attr", False, 0.4 + ms - ma)
         elif ma > ms:
             add(st, "subj", False, 0.4 + ma - ms)
+            add(_core(view, subj), "subj", False, 0.4 + ma - ms)
 
 
 def _syntactic(q: Question, view: SentenceView, add) -> None:
@@ -262,6 +285,7 @@ def _syntactic(q: Question, view: SentenceView, add) -> None:
                         add(part, "subj", False, 0.6)
                 elif not q.subject_wh and cd in _OBJECT_DEPS:
                     add(view.subtree(c), "obj", False, 0.6)
+                    add(_core(view, c), "obj", False, 0.6)
                     for part in _conjuncts(view, c):
                         add(part, "obj", False, 0.5)
                 elif cd == "prep" and not q.subject_wh:

@@ -70,6 +70,7 @@ class Question:
     wh: str  # who, when, where, how many, what, which, why, how, other
     types: tuple[str, ...] = ()  # spaCy entity labels that would answer it, best first
     focus: str = ""  # the noun after which/what ("which country" -> "country")
+    focus_phrase: tuple[str, ...] = ()  # its phrase ("what type of Turing machine" -> turing, machine)
     subject_wh: bool = False  # the wh-word is the subject ("What keeps the lanes open?")
     extra: tuple[str, ...] = field(default_factory=tuple)  # context words from earlier turns
     extra_weight: float = 0.5  # how much finding an `extra` word in a sentence counts
@@ -85,6 +86,7 @@ def analyse(text: str) -> Question:
     toks = words(text)
     content = tuple(w for w in toks if w not in STOPWORDS)
     wh, types, focus, subject_wh = "other", (), "", False
+    focus_phrase: tuple[str, ...] = ()
     low = " ".join(toks)
     first = next((i for i, w in enumerate(toks) if w in {"who", "whom", "whose", "when", "where", "which",
                                                          "what", "how", "why"}), None)
@@ -131,6 +133,7 @@ def analyse(text: str) -> Question:
                     phrase.append(w2)
                 cut = j + len(phrase) < len(toks) and toks[j + len(phrase)] in AUX
                 focus = phrase[-1] if cut else phrase[0]
+                focus_phrase = tuple(phrase) if cut else (phrase[0],)
                 # "what year", "which command", "what percentage of farmland"
                 types = next((_noun_type(w2) for w2 in phrase if _noun_type(w2)), ())
                 if "name" in phrase:
@@ -162,5 +165,7 @@ def analyse(text: str) -> Question:
                 subject_wh = True
     if "what time" in low:
         types = ("TIME", "DATE", "CARDINAL")
+    if focus and not focus_phrase:
+        focus_phrase = (focus,)
     return Question(text=text, tokens=tuple(toks), content=content, wh=wh, types=types, focus=focus,
-                    subject_wh=subject_wh)
+                    focus_phrase=focus_phrase, subject_wh=subject_wh)
