@@ -29,6 +29,18 @@ N_SOURCES = 5
 N_EVIDENCE = 4  # candidate sentences given to span extraction
 
 
+def evidence_spans(data: store.IndexData, retriever: Retriever, q, cands) -> list[tuple]:
+    """The best answer span (or None) of each of the top candidate sentences."""
+    qstems = set(retriever.stems(q.content))
+    out = []
+    for cand in cands[:N_EVIDENCE]:
+        ref = cand.sent
+        view = SentenceView(data.releases[ref.release_id].text, data.annotations[ref.release_id], ref.t0, ref.t1,
+                            qstems, retriever.stems)
+        out.append((cand, best_span(q, view, ref.start, ref.end)))
+    return out
+
+
 class InvalidQuestion(ValueError):
     """The question cannot be asked as given (empty, too long)."""
 
@@ -103,17 +115,8 @@ class Assistant:
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
-        best = None
-        for rank, cand in enumerate(cands[:N_EVIDENCE]):
-            ref = cand.sent
-            release = gen.data.releases[ref.release_id]
-            view = SentenceView(release.text, gen.data.annotations[ref.release_id], ref.t0, ref.t1,
-                                set(gen.retriever.stems(q.content)), gen.retriever.stems)
-            span = best_span(q, view, ref.start, ref.end)
-            total = confidence.rank_score(cand, span, q)
-            if best is None or total > best[0]:
-                best = (total, cand, span)
-        _, cand, span = best
+        cand, span = max(evidence_spans(gen.data, gen.retriever, q, cands),
+                         key=lambda cs: confidence.rank_score(cs[0], cs[1], q))
         conf = confidence.score(cand, span, q)
         sources = self._sources(gen, cand, chunk_scores)
         release = gen.data.releases[cand.sent.release_id]

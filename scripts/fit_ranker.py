@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import index.embedder as emb  # noqa: E402
 from qa import assistant as asst, confidence, eval as ev  # noqa: E402
-from qa.extract import SentenceView, best_span  # noqa: E402
 from qa.question import analyse  # noqa: E402
 
 emb.encode_query = lru_cache(maxsize=None)(emb.encode_query)
@@ -33,12 +32,9 @@ def collect(a, items):
         q = analyse(it.question)
         cands, _ = g.retriever.candidates(emb.encode_query(it.question), q)
         feats, labels = [], []
-        for cand in cands[:asst.N_EVIDENCE]:
+        for cand, span in asst.evidence_spans(g.data, g.retriever, q, cands):
             ref = cand.sent
             rel = g.data.releases[ref.release_id]
-            view = SentenceView(rel.text, g.data.annotations[ref.release_id], ref.t0, ref.t1,
-                                set(g.retriever.stems(q.content)), g.retriever.stems)
-            span = best_span(q, view, ref.start, ref.end)
             f = confidence.rank_features(cand, span, q)
             feats.append([f[k] for k in KEYS])
             text = ev.normalize_answer(rel.text[ref.start:ref.end])
