@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import math
 
-#: how the evidence sentence is chosen among the retrieved candidates, once each has its best span:
-#: its similarity to the question, the words and word pairs it shares, its passage's retrieval score,
-#: how much it adds to the question, and whether it holds a span of the kind asked for
-RANK_WEIGHTS = {"cosine": 1.0, "lexical": 0.8, "passage": 0.3, "phrase": 0.3, "novelty": 0.2,
-                "span": 0.1, "typed": 0.4}
-
+#: how the evidence sentence is chosen among the retrieved candidates once each has its best span:
+#: the candidate's own signals (retrieve.SENTENCE_WEIGHTS) plus its span's score and whether the span
+#: is of the kind asked for
+SPAN_WEIGHTS = {"span": 0.1, "typed": 0.4}
 
 #: wh-words whose answer type is certain ("who" wants a name); for "what <noun>" it is only likely
 STRONG_TYPES = frozenset({"who", "when", "where", "how many", "how much"})
@@ -23,13 +21,20 @@ def rank_features(cand, span, q=None) -> dict[str, float]:
     typed = 0.0
     if span is not None and span.typed:
         typed = 1.0 if q is None or q.wh in STRONG_TYPES else 0.5
-    return {"cosine": cand.cosine, "lexical": cand.lexical, "passage": cand.passage, "phrase": cand.phrase,
-            "novelty": cand.novelty, "span": span.score if span else -1.0, "typed": typed}
+    return {**cand.features(), "span": span.score if span else -1.0, "typed": typed}
+
+
+def rank_weights() -> dict[str, float]:
+    """All the weights rank_score applies, by feature name."""
+    from .retrieve import SENTENCE_WEIGHTS
+
+    return {**SENTENCE_WEIGHTS, **SPAN_WEIGHTS}
 
 
 def rank_score(cand, span, q=None) -> float:
     f = rank_features(cand, span, q)
-    return sum(RANK_WEIGHTS[k] * f[k] for k in RANK_WEIGHTS)
+    return sum(w * f[k] for k, w in rank_weights().items())
+
 
 #: logistic weights over features(); refitted with `python -m qa.eval FILE --calibrate`
 WEIGHTS = {"bias": -3.986, "cosine": 1.997, "dense": 0.157, "lexical": 1.19, "passage": -0.652, "span": 0.826,

@@ -107,7 +107,6 @@ def analyse(text: str) -> Question:
             if nxt in ("many",):
                 wh, types = "how many", ("CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE")
                 focus = nxt2  # "how many men" -> a number followed by 'men'
-
             elif nxt in ("much",):
                 wh, types = "how much", ("MONEY", "QUANTITY", "PERCENT", "CARDINAL")
             elif nxt in ("long",):
@@ -155,7 +154,7 @@ def analyse(text: str) -> Question:
                     focus, types = "name", NAMES  # "what was the name given to ..."
                 else:
                     # "what is the largest upload size" -> the first typed noun of the phrase
-                    phrase = [w2 for w2 in rest[k:k + 4]]
+                    phrase = rest[k:k + 4]
                     cut = next((n for n, w2 in enumerate(phrase) if w2 in ("of", "in", "on", "for", "that")), len(phrase))
                     hit = next((w2 for w2 in phrase[:cut] if _noun_type(w2)), "")
                     if hit:

@@ -16,12 +16,10 @@ from index.store import IndexData, bm25_stemmer
 from .question import STOPWORDS, Question, words
 
 RRF_K = 60  # reciprocal-rank-fusion constant (Cormack et al.)
-#: how a candidate sentence is ranked: weights of its cosine, its lexical overlap, its passage's fused score
-SENTENCE_WEIGHTS = (1.0, 0.8, 0.3)
-#: weight of the share of the question's word pairs that a sentence repeats
-BIGRAM_WEIGHT = 0.3
-#: weight of how much a sentence says beyond the question's own words
-NOVELTY_WEIGHT = 0.2
+#: how a candidate sentence is ranked: its cosine with the question, its idf-weighted word overlap,
+#: its passage's fused score, the share of the question's word pairs it repeats, and how much it says
+#: beyond the question's own words (the features of `Candidate.features`)
+SENTENCE_WEIGHTS = {"cosine": 1.0, "lexical": 0.8, "passage": 0.3, "phrase": 0.3, "novelty": 0.2}
 #: weight of a question word found only next to a sentence (previous sentence, title)
 CONTEXT_WEIGHT = 0.3
 
@@ -54,6 +52,15 @@ class Candidate:
     dense: float = 0.0  # cosine between the question and the chunk holding the sentence
     phrase: float = 0.0  # share of the question's word pairs the sentence repeats
     novelty: float = 0.0  # how much it says beyond the question's words, in [0, 1]
+
+    def features(self) -> dict[str, float]:
+        """The signals SENTENCE_WEIGHTS combine."""
+        return {"cosine": self.cosine, "lexical": self.lexical, "passage": self.passage, "phrase": self.phrase,
+                "novelty": self.novelty}
+
+
+def sentence_score(features: dict[str, float]) -> float:
+    return sum(w * features[k] for k, w in SENTENCE_WEIGHTS.items())
 
 
 class Retriever:
@@ -119,13 +126,13 @@ class Retriever:
         """Fused (RRF) chunk scores from FAISS and BM25, scaled so the best is 1, and the dense cosines."""
         n = self.data.vectors.ntotal
         fused: dict[int, float] = {}
-        self_dense: dict[int, float] = {}
+        dense_sims: dict[int, float] = {}
         if n:
             sims, ids = self.data.vectors.search(qvec, min(k, n))
             for rank, (sim, cid) in enumerate(zip(sims[0], ids[0])):
                 if cid >= 0:
                     fused[int(cid)] = fused.get(int(cid), 0.0) + 1.0 / (RRF_K + rank)
-                    self_dense[int(cid)] = float(sim)
+                    dense_sims[int(cid)] = float(sim)
         stems = [s for s in self.stems(q.content + q.extra)]
         if stems and len(self.bm25_ids):
             scores = self.data.bm25.get_scores(stems)
@@ -136,10 +143,9 @@ class Retriever:
                 cid = int(self.bm25_ids[i])
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         best = max(fused.values(), default=1.0)
-        return {cid: v / best for cid, v in fused.items()}, self_dense
+        return {cid: v / best for cid, v in fused.items()}, dense_sims
 
     def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8, n_sent: int = 8,
-                   weights: tuple[float, float, float] | None = None,
                    boost_releases: dict[str, float] | None = None) -> tuple[list[Candidate], dict[int, float]]:
         """Candidate evidence sentences, best first, and the fused chunk scores."""
         chunk, dense = self.chunk_scores(qvec, q)
@@ -154,7 +160,6 @@ class Retriever:
         xstems = [s for s in self.stems(q.extra) if s not in qstems]
         xw = q.extra_weight
         total = sum(self.idf_of(s) for s in qstems) + xw * sum(self.idf_of(s) for s in xstems) or 1.0
-        wc, wl, wp = weights or SENTENCE_WEIGHTS
         qbigrams = set(zip(qstems, qstems[1:]))
         qset = set(qstems) | set(xstems)
         out = []
@@ -172,10 +177,9 @@ class Retriever:
             phrase = len(qbigrams & ref.bigrams) / len(qbigrams) if qbigrams else 0.0
             # a sentence that only restates the question has no answer to give
             novelty = min(len(ref.stems) - len(ref.stems & qset), 6) / 6
-            score = wc * cos + wl * lex + wp * pas + BIGRAM_WEIGHT * phrase + NOVELTY_WEIGHT * novelty
-            if boost_releases:
-                score += boost_releases.get(ref.release_id, 0.0)
-            out.append(Candidate(ref, score, cos, lex, pas, best_c, max((dense.get(c, 0.0) for c in cids), default=0.0),
-                                 phrase, novelty))
+            cand = Candidate(ref, 0.0, cos, lex, pas, best_c, max((dense.get(c, 0.0) for c in cids), default=0.0),
+                             phrase, novelty)
+            cand.score = sentence_score(cand.features()) + (boost_releases or {}).get(ref.release_id, 0.0)
+            out.append(cand)
         out.sort(key=lambda c: c.score, reverse=True)
         return out, chunk

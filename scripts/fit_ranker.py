@@ -1,4 +1,4 @@
-"""Fit the evidence-ranking weights (qa.confidence.RANK_WEIGHTS) on SQuAD 2.0 answerable questions.
+"""Fit the evidence-ranking weights (qa.confidence.rank_weights()) on SQuAD 2.0 answerable questions.
 
     python scripts/fit_ranker.py ../shared/data/squad2_dev_subset.json
 
@@ -22,7 +22,8 @@ from qa import assistant as asst, confidence, eval as ev  # noqa: E402
 from qa.question import analyse  # noqa: E402
 
 emb.encode_query = lru_cache(maxsize=None)(emb.encode_query)
-KEYS = list(confidence.RANK_WEIGHTS)
+WEIGHTS = confidence.rank_weights()
+KEYS = list(WEIGHTS)
 
 
 def collect(a, items):
@@ -48,7 +49,7 @@ def accuracy(data, w):
 
 
 def fit(data, steps=4000, lr=0.3, l2=1e-3):
-    w = np.array([confidence.RANK_WEIGHTS[k] for k in KEYS], dtype=float)
+    w = np.array([WEIGHTS[k] for k in KEYS], dtype=float)
     usable = [(X, y) for X, y, _ in data if y.any()]
     for _ in range(steps):
         grad = np.zeros_like(w)
@@ -66,7 +67,7 @@ def main() -> int:
     items, files = ev.load_squad(Path(sys.argv[1]))
     a = asst.Assistant(ev.squad_index(files))
     data = collect(a, [i for i in items if i.answers])
-    w0 = np.array([confidence.RANK_WEIGHTS[k] for k in KEYS])
+    w0 = np.array([WEIGHTS[k] for k in KEYS])
     print(f"evidence at 1, current weights: {accuracy(data, w0):.4f}")
     articles = sorted({d[2] for d in data})
     hits = []

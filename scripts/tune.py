@@ -17,9 +17,10 @@ from qa import assistant as asst, confidence, eval as ev, retrieve  # noqa: E402
 
 emb.encode_query = lru_cache(maxsize=None)(emb.encode_query)
 
-#: each entry: (module, attribute or RANK_WEIGHTS key, values to try)
+#: each entry: (weights dict, key, values to try)
 GRID = [
-    (confidence, "typed", [0.25, 0.4, 0.5]),
+    (confidence.SPAN_WEIGHTS, "typed", [0.25, 0.4, 0.5]),
+    (retrieve.SENTENCE_WEIGHTS, "novelty", [0.1, 0.2]),
 ]
 
 
@@ -27,11 +28,8 @@ def main() -> int:
     items, files = ev.load_squad(Path(sys.argv[1]))
     a = asst.Assistant(ev.squad_index(files))
     for values in itertools.product(*(vals for _, _, vals in GRID)):
-        for (mod, name, _), v in zip(GRID, values):
-            if mod is confidence:
-                confidence.RANK_WEIGHTS[name] = v
-            else:
-                setattr(mod, name, v)
+        for (weights, name, _), v in zip(GRID, values):
+            weights[name] = v
         m = ev.metrics(ev.run(a, items), a.threshold)
         print(dict(zip((n for _, n, _ in GRID), values)),
               {k: m[k] for k in ("release_at_1", "evidence_hit", "f1_all_spans")}, flush=True)
