@@ -1,9 +1,15 @@
 """`python -m ui`: start the web app on the corpus's index, building the index first if needed.
 
     python -m ui [--host HOST] [--port PORT] [--index DIR] [--corpus DIR] [--watch]
+                 [--admin-password PASSWORD] [--read-only] [--auth USER:PASSWORD] [--auth-file FILE]
 
 The port defaults to $GRADIO_SERVER_PORT or 7860, the host to $GRADIO_SERVER_NAME or
 127.0.0.1, the folders to those of index.config (QA_INDEX_DIR / QA_CORPUS_DIR).
+
+Who may upload releases and rebuild the index (ui.access): everyone on localhost with no
+admin password; only those signed in with --admin-password ($QA_ADMIN_PASSWORD) when one is
+set; nobody with --read-only, or when served on another address with no password (a line
+says so at start). --auth / --auth-file put the whole app, /ask included, behind a login.
 """
 from __future__ import annotations
 
@@ -28,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
                         "else $QA_CORPUS_DIR or <project>/corpus)")
     p.add_argument("--watch", action="store_true",
                    help="also watch the corpus folder and update the index when it changes (index.watch)")
+    p.add_argument("--admin-password", default=None, metavar="PASSWORD",
+                   help="enable uploads and rebuilds for whoever signs in with this password on the Index tab "
+                        "(default: $QA_ADMIN_PASSWORD; without one they are on only when served on localhost)")
+    p.add_argument("--read-only", action="store_true",
+                   help="no uploads or rebuilds from the app, even on localhost (--watch still rebuilds)")
+    p.add_argument("--auth", action="append", default=None, metavar="USER:PASSWORD",
+                   help="require this login for the whole app and its API (repeat for more users)")
+    p.add_argument("--auth-file", default=None, metavar="FILE",
+                   help="require a login listed in FILE: one user:password a line (# starts a comment)")
     p.add_argument("--no-warmup", action="store_true", help="start serving without trying the example questions first (they are then shown unchecked, "
                         "and the models load on the first question)")
     return p
@@ -114,13 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     import index.config as cfg
     from index.errors import CorpusError, IndexStoreError
+    from qa.reader import ReaderError
 
+    from .access import AccessPolicy, AuthError, auth_users
+
+    try:
+        users = auth_users(args.auth, args.auth_file)
+    except AuthError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
+    policy = AccessPolicy.from_options(args.host, admin_password=args.admin_password, read_only=args.read_only)
     index_dir = cfg.index_dir(args.index)
     corpus_arg = cfg.corpus_dir(args.corpus)
     try:
         assistant = open_assistant(index_dir, corpus_arg)
         status = assistant.status()
-    except (CorpusError, IndexStoreError) as exc:
+    except (CorpusError, IndexStoreError, ReaderError) as exc:
         print(f"Cannot start: {exc}", file=sys.stderr, flush=True)
         return 2
     corpus_dir = cfg.corpus_dir(args.corpus) if args.corpus else (status.get("corpus_dir") or corpus_arg)
@@ -138,17 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_warmup:
         warm.join()
     examples = picked.get("examples") or DEFAULT_EXAMPLES
-    demo = build_app(assistant, examples=examples, corpus_dir=corpus_dir, index_dir=index_dir)
+    demo = build_app(assistant, examples=examples, corpus_dir=corpus_dir, index_dir=index_dir, policy=policy)
     if args.watch:
         start_watch(corpus_dir, index_dir)
     try:
-        url = launch(demo, host=args.host, port=args.port)
+        url = launch(demo, host=args.host, port=args.port,
+                     **({"auth": users, "auth_message": "Sign in to ask about the press releases."} if users else {}))
     except OSError as exc:
         print(f"Cannot start the server on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)
         return 2
     shown = local_url(args.host, args.port) if args.host in ("0.0.0.0", "", "::") else url
     print(f"{status.get('releases', '?')} releases, {status.get('chunks', '?')} chunks from {corpus_dir}; "
           f"ready in {time.perf_counter() - t0:.1f} s.", flush=True)
+    notice = policy.startup_notice()
+    if notice:
+        print(notice, flush=True)
     print(f"Running on local URL: {shown}", flush=True)
     try:
         demo.block_thread()
