@@ -44,12 +44,20 @@ class ReadReport:
 
 
 _SOURCE = re.compile(r"^Source:\s*(.*)$")
-_MONTHS = {m: i for i, m in enumerate(
+#: month names, lower-case, to their number (also read by qa.question for dates in questions)
+MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), 1)}
-_MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
-_DATE_DMY = re.compile(rf"\b(\d{{1,2}})\s+{_MONTH}\s+(\d{{4}})\b")
-_DATE_MDY = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}}),\s+(\d{{4}})\b")
+#: a month name or its abbreviation, captured
+MONTH_PATTERN = r"(January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+_DATE_DMY = re.compile(rf"\b(\d{{1,2}})\s+{MONTH_PATTERN}\s+(\d{{4}})\b")
+_DATE_MDY = re.compile(rf"\b{MONTH_PATTERN}\s+(\d{{1,2}}),\s+(\d{{4}})\b")
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def month_number(name: str) -> int:
+    """1-12 for a month name or its abbreviation ("June", "jun.", "Sept")."""
+    key = name.lower().rstrip(".")[:3]
+    return next(v for k, v in MONTHS.items() if k.startswith(key))
 
 
 def find_date(text: str) -> str | None:
@@ -65,7 +73,7 @@ def find_date(text: str) -> str | None:
                 y, mo, d = int(m[1]), int(m[2]), int(m[3])
             else:
                 d, mon, y = (m[1], m[2], m[3]) if order == "dmy" else (m[2], m[1], m[3])
-                mo = next(v for k, v in _MONTHS.items() if k.startswith(mon.lower().rstrip(".")[:3]))
+                mo = month_number(mon)
                 d, y = int(d), int(y)
             return _date(y, mo, d).isoformat()
         except ValueError:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 
 from .answer import Answer, Source
-from .assistant import Assistant, InvalidQuestion
+from .assistant import Assistant, InvalidQuestion, check_date_range
+from .reader import ReaderError
 
-__all__ = ["Answer", "Assistant", "InvalidQuestion", "Source", "answer", "default_assistant"]
+__all__ = ["Answer", "Assistant", "InvalidQuestion", "ReaderError", "Source", "answer", "check_date_range", "default_assistant"]
 
 _default: Assistant | None = None
 _default_lock = threading.Lock()
@@ -26,6 +27,6 @@ def default_assistant() -> Assistant:
         return _default
 
 
-def answer(question: str, history=None) -> Answer:
+def answer(question: str, history=None, since=None, until=None) -> Answer:
     """Answer a question from the default index; see `Assistant.ask`."""
-    return default_assistant().ask(question, history=history)
+    return default_assistant().ask(question, history=history, since=since, until=until)

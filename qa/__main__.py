@@ -1,4 +1,5 @@
-"""Command line: `python -m qa "question" [--index DIR] [--json]` prints the answer, its sentence and release."""
+"""Command line: `python -m qa "question" [--index DIR] [--since DAY] [--until DAY] [--json]` prints the
+answer, its sentence, its release and how sure it is."""
 from __future__ import annotations
 
 import argparse
@@ -10,16 +11,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qa", description="Ask the release index a question.")
     parser.add_argument("question", nargs="+", help="the question (quote it)")
     parser.add_argument("--index", help="index folder (default: $QA_INDEX_DIR or .index/)")
+    parser.add_argument("--since", metavar="YYYY-MM-DD", help="only releases dated on or after this day")
+    parser.add_argument("--until", metavar="YYYY-MM-DD", help="only releases dated on or before this day")
     parser.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     args = parser.parse_args(argv)
 
     from index.errors import IndexStoreError
 
     from .assistant import Assistant, InvalidQuestion
+    from .reader import ReaderError
 
     try:
-        answer = Assistant(args.index).ask(" ".join(args.question))
-    except (IndexStoreError, InvalidQuestion) as exc:
+        answer = Assistant(args.index).ask(" ".join(args.question), since=args.since, until=args.until)
+    except (IndexStoreError, InvalidQuestion, ReaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -28,14 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     top = answer.sources[0] if answer.sources else None
     cite = f"{top.title}" + (f" ({top.date})" if top and top.date else "") if top else ""
     if answer.answered:
-        print(f"Answer:   {answer.text}")
-        print(f"Sentence: {answer.evidence}")
-        print(f"Release:  {cite}")
-        print(f"Score:    {answer.score:.2f}")
+        print(f"Answer:     {answer.text}")
+        print(f"Sentence:   {answer.evidence}")
+        print(f"Release:    {cite}")
+        print(f"Confidence: {answer.label} (score {answer.score:.2f})")
     else:
-        print(f"No answer: {answer.message} (score {answer.score:.2f})")
+        print(f"No answer: {answer.message}")
         for s in answer.sources[:3]:
-            print(f"  - {s.title} [{s.score:.2f}]: {s.text[:160]}...")
+            cite = s.title + (f" ({s.date})" if s.date else "")
+            print(f"  - {cite}: {' '.join(s.text.split())[:160]}...")
     return 0
 
 

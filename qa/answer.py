@@ -23,7 +23,7 @@ class Answer:
     """An extractive answer: `text` is release_text[start:end] of sources[0]'s release.
 
     `answered` is False when the corpus does not answer the question; then `text` is ""
-    and `sources` hold the closest passages.
+    and `sources` hold the closest passages. `label` is `score` as a word (calibration.label).
     """
 
     question: str
@@ -38,6 +38,13 @@ class Answer:
     evidence_start: int | None = None  # offsets of `evidence` in that release's text
     evidence_end: int | None = None
     message: str = ""  # a plain-language note (why it abstained, what was wrong with the input)
+    label: str = ""  # `score` in a word a person reads right: confident, likely or unsure
+
+    def __post_init__(self) -> None:
+        if not self.label:  # one rule for every answer: the shipped calibration's (an assistant passes its own)
+            from .calibration import label
+
+            object.__setattr__(self, "label", label(self.score))
 
     def to_dict(self) -> dict:
         """JSON-ready form (used by the CLI and the web API)."""

@@ -1,13 +1,16 @@
-"""What a question asks for, read from its words alone (no parsing at query time).
-
-The expected answer type steers span choice: a `who` question wants a person or an
-organisation, `when` a date, `how many` a number, `which country` a place, and so on.
+"""A question's words, its wh-word and the days it names, read from its text alone (no parsing at
+query time). Which words answer it is the reader's job; these serve retrieval and follow-ups.
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
+from typing import Iterable
+
+from index.releases import MONTH_PATTERN, month_number
 
 WORD = re.compile(r"[\w’']+|[^\w\s]", re.UNICODE)
 
@@ -21,59 +24,121 @@ not no yes also just only very more most much many some any all each other such 
 according say said says tell told called name named
 """.split())
 
-PERSON = ("PERSON",)
-ORGLIKE = ("ORG", "NORP")
-PLACE = ("GPE", "LOC", "FAC", "ORG")
-DATE = ("DATE", "TIME")
-NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
-NAMES = ("PERSON", "ORG", "GPE", "LOC", "FAC", "WORK_OF_ART", "EVENT", "PRODUCT", "NORP", "LAW")
+# -- days named in text ---------------------------------------------------------
 
-#: question nouns ("which country", "what year") and the entity types that answer them
-NOUN_TYPES: dict[str, tuple[str, ...]] = {}
-for _words, _types in (
-    ("country countries nation nations state states city cities capital town region province county "
-     "continent island place places location", ("GPE", "LOC", "FAC")),
-    ("organisation organization organisations organizations company companies agency agencies "
-     "division command institution institutions body alliance group party team university school "
-     "college consortium committee council ministry network firm channel broadcaster", ("ORG",)),
-    ("person people man woman politician president leader minister king queen general secretary "
-     "official officer commander chief ambassador author founder director manager chair chairman "
-     "emperor duke scientist player member", ("PERSON",)),
-    ("year years date day days month months century centuries decade time period era season", DATE),
-    ("percentage percent proportion share", ("PERCENT",)),
-    ("number amount population size", NUMBER),
-    ("temperature speed distance height length width weight area depth elevation altitude rate "
-     "cost costs price prices fee fees salary budget revenue income value worth", ("QUANTITY", "MONEY", "PERCENT", "CARDINAL")),
-    ("language languages", ("LANGUAGE", "NORP")),
-    ("nationality religion ethnicity", ("NORP",)),
-    ("event events war battle", ("EVENT",)),
-):
-    for _w in _words.split():
-        NOUN_TYPES[_w] = _types
+@dataclass(frozen=True)
+class DayMention:
+    """A calendar day written in text; `year` is None when the text leaves it out ("26 June")."""
 
-def _noun_type(word: str) -> tuple[str, ...]:
-    """Entity types answering a question noun, singular, plural or possessive ("country's")."""
-    w = word.removesuffix("'s")
-    return NOUN_TYPES.get(w) or NOUN_TYPES.get(w.rstrip("s")) or ()
+    day: int
+    month: int
+    year: int | None = None
 
 
-AUX = frozenset("do does did is are was were has have had will would can could should may might must".split())
+def _day(name: str) -> str:
+    return rf"(?P<{name}>\d{{1,2}})(?:st|nd|rd|th)?(?!\d)"
+
+
+def _month(name: str) -> str:
+    return rf"(?P<{name}>{MONTH_PATTERN})"
+
+
+def _year(name: str) -> str:
+    return rf"(?:,?\s+(?P<{name}>\d{{4}}))?\b"
+
+
+def _to(name: str) -> str:
+    return rf"\s*(?P<{name}>-|–|to|until|and|&)\s*"
+
+
+#: tried in this order at each position: a span of days ("24 to 26 June 2024", "June 24-26"),
+#: ISO, day-month ("27 June", "27th of June 2024"), month-day ("June 26", "June 26, 2024");
+#: group names are <form>_<d0|d1|m|y|to>
+_DAYS = re.compile("|".join((
+    rf"\b{_day('a_d0')}{_to('a_to')}{_day('a_d1')}\s+(?:of\s+)?{_month('a_m')}{_year('a_y')}",
+    rf"\b{_month('b_m')}\s+{_day('b_d0')}{_to('b_to')}{_day('b_d1')}{_year('b_y')}",
+    r"\b(?P<c_y>\d{4})-(?P<c_m>\d{2})-(?P<c_d0>\d{2})\b",
+    rf"\b{_day('d_d0')}\s+(?:of\s+)?{_month('d_m')}{_year('d_y')}",
+    rf"\b{_month('e_m')}\s+{_day('e_d0')}{_year('e_y')}",
+)), re.IGNORECASE)
+#: the longest span of days read as every day in it ("from 1 to 31 July"); a longer one is its two ends
+MAX_DAY_SPAN = 31
+
+
+def day_mentions(text: str) -> tuple[DayMention, ...]:
+    """Every calendar day written in `text`, in order; a span "24 to 26 June" gives each day in it.
+
+    Month names are read in any case, except "may", which must be written "May" (it is also a verb).
+    """
+    out: list[DayMention] = []
+    for m in _DAYS.finditer(text):
+        form = next(k[0] for k, v in m.groupdict().items() if v is not None)
+        g = {k[2:]: v for k, v in m.groupdict().items() if k[0] == form}
+        month_text = g["m"]
+        if month_text.isdigit():
+            month = int(month_text)
+        elif month_text.rstrip(".").lower() == "may" and not month_text.startswith("M"):
+            continue
+        else:
+            month = month_number(month_text)
+        year = int(g["y"]) if g.get("y") else None
+        first = int(g["d0"])
+        last = int(g.get("d1") or first)
+        # "24 to 26 June" and "between 24 and 26 June" are every day from one to the other,
+        # "24 and 26 June" just those two
+        both = (g.get("to") or "").lower() in ("and", "&") and not re.search(r"\bbetween\s+$", text[:m.start()], re.IGNORECASE)
+        days = range(first, last + 1) if 0 <= last - first < MAX_DAY_SPAN and not both else (first, last)
+        out.extend(DayMention(d, month, year) for d in days if 1 <= d <= 31 and 1 <= month <= 12)
+    return tuple(out)
+
+
+def _iso(year: int, mention: DayMention) -> str | None:
+    try:
+        return date(year, mention.month, mention.day).isoformat()
+    except ValueError:
+        return None  # 31 June, 29 February of a common year
+
+
+def resolve_days(mentions: Iterable[DayMention], known_dates: Iterable[str | None] = (),
+                 default_year: int | None = None) -> tuple[str, ...]:
+    """ISO dates of `mentions`, sorted and without repeats.
+
+    A day written without its year takes `default_year` when given (a release's own year for the
+    dates in its text); else the year(s) of the `known_dates` (the corpus' release dates) on that
+    month and day; else their most common year (the latest on a tie); else this year.
+    """
+    mentions = list(mentions)
+    if not mentions:
+        return ()
+    known = [d for d in known_dates if d]
+    years = Counter(int(d[:4]) for d in known)
+    common = max(years, key=lambda y: (years[y], y)) if years else date.today().year
+    out: set[str] = set()
+    for m in mentions:
+        if m.year is not None:
+            cands = [m.year]
+        elif default_year is not None:
+            cands = [default_year]
+        else:
+            cands = sorted({int(d[:4]) for d in known if d[5:] == f"{m.month:02d}-{m.day:02d}"}) or [common]
+        out.update(iso for y in cands if (iso := _iso(y, m)))
+    return tuple(sorted(out))
+
+
+WH_WORDS = frozenset("who whom whose when where which what how why".split())
 
 
 @dataclass(frozen=True)
 class Question:
-    """A question's words and what kind of answer it wants."""
+    """A question's words, and the context earlier turns add to it."""
 
     text: str
     tokens: tuple[str, ...]  # lower-cased words
     content: tuple[str, ...]  # words that carry meaning (stop words out)
-    wh: str  # who, when, where, how many, what, which, why, how, other
-    types: tuple[str, ...] = ()  # spaCy entity labels that would answer it, best first
-    focus: str = ""  # the noun after which/what ("which country" -> "country")
-    focus_phrase: tuple[str, ...] = ()  # its phrase ("what type of Turing machine" -> turing, machine)
-    subject_wh: bool = False  # the wh-word is the subject ("What keeps the lanes open?")
+    wh: str  # its first wh-word (who for whom/whose too), else "other"
     extra: tuple[str, ...] = field(default_factory=tuple)  # context words from earlier turns
     extra_weight: float = 0.5  # how much finding an `extra` word in a sentence counts
+    days: tuple[DayMention, ...] = ()  # calendar days it names ("on 26 June"), year not yet resolved
 
 
 def words(text: str) -> list[str]:
@@ -82,89 +147,8 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def analyse(text: str) -> Question:
-    """Read the wh-word, the focus noun and the expected answer types of a question."""
+    """Read the words, the wh-word and the named days of a question."""
     toks = words(text)
-    content = tuple(w for w in toks if w not in STOPWORDS)
-    wh, types, focus, subject_wh = "other", (), "", False
-    focus_phrase: tuple[str, ...] = ()
-    low = " ".join(toks)
-    first = next((i for i, w in enumerate(toks) if w in {"who", "whom", "whose", "when", "where", "which",
-                                                         "what", "how", "why"}), None)
-    if first is not None:
-        w = toks[first]
-        nxt = toks[first + 1] if first + 1 < len(toks) else ""
-        nxt2 = toks[first + 2] if first + 2 < len(toks) else ""
-        if w in ("who", "whom", "whose"):
-            wh, types = "who", PERSON + ORGLIKE
-            subject_wh = nxt not in AUX or nxt in ("is", "was", "are", "were")
-        elif w == "when":
-            wh, types = "when", DATE
-        elif w == "where":
-            wh, types = "where", PLACE
-        elif w == "why":
-            wh = "why"
-        elif w == "how":
-            if nxt in ("many",):
-                wh, types = "how many", ("CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE")
-                focus = nxt2  # "how many men" -> a number followed by 'men'
-            elif nxt in ("much",):
-                wh, types = "how much", ("MONEY", "QUANTITY", "PERCENT", "CARDINAL")
-            elif nxt in ("long",):
-                wh, types = "how long", ("DATE", "TIME", "QUANTITY", "CARDINAL")
-            elif nxt in ("old",):
-                wh, types = "how old", ("DATE", "CARDINAL")
-            elif nxt in ("far", "big", "large", "tall", "high", "deep", "wide", "heavy", "often", "fast"):
-                wh, types = "how " + nxt, ("QUANTITY", "CARDINAL", "PERCENT", "DATE")
-            else:
-                wh = "how"
-        else:  # what / which
-            wh = w
-            # the focus noun: "which country", "what kind of weapon", "what type of Turing machine is"
-            j = first + 1
-            while j < len(toks) and toks[j] in ("kind", "type", "sort", "of", "the", "a", "an", "other", "two",
-                                                "three", "main", "specific", "particular"):
-                j += 1
-            if j < len(toks) and toks[j] not in AUX:
-                phrase = []
-                for w2 in toks[j:j + 4]:
-                    if w2 in AUX:
-                        break
-                    phrase.append(w2)
-                cut = j + len(phrase) < len(toks) and toks[j + len(phrase)] in AUX
-                focus = phrase[-1] if cut else phrase[0]
-                focus_phrase = tuple(phrase) if cut else (phrase[0],)
-                # "what year", "which command", "what percentage of farmland"
-                types = next((_noun_type(w2) for w2 in phrase if _noun_type(w2)), ())
-                if "name" in phrase:
-                    types = NAMES
-            elif nxt in AUX:
-                # "what is the date", "what was the name of"
-                rest = toks[first + 2:]
-                k = 0
-                while k < len(rest) and rest[k] in ("the", "a", "an"):
-                    k += 1
-                if k + 1 < len(rest) and rest[k] == "name" and rest[k + 1] == "of":
-                    # "what was the name of the count" -> the count's name: a proper name
-                    k += 2
-                    while k < len(rest) and rest[k] in ("the", "a", "an"):
-                        k += 1
-                    focus = rest[k] if k < len(rest) else ""
-                    types = NOUN_TYPES.get(focus, NAMES)
-                elif k < len(rest) and rest[k] == "name":
-                    focus, types = "name", NAMES  # "what was the name given to ..."
-                else:
-                    # "what is the largest upload size" -> the first typed noun of the phrase
-                    phrase = rest[k:k + 4]
-                    cut = next((n for n, w2 in enumerate(phrase) if w2 in ("of", "in", "on", "for", "that")), len(phrase))
-                    hit = next((w2 for w2 in phrase[:cut] if _noun_type(w2)), "")
-                    if hit:
-                        focus, types = hit, _noun_type(hit)
-            subject_wh = bool(nxt) and nxt not in AUX and not focus
-            if focus and nxt2 and nxt2 not in AUX and nxt == focus:
-                subject_wh = True
-    if "what time" in low:
-        types = ("TIME", "DATE", "CARDINAL")
-    if focus and not focus_phrase:
-        focus_phrase = (focus,)
-    return Question(text=text, tokens=tuple(toks), content=content, wh=wh, types=types, focus=focus,
-                    focus_phrase=focus_phrase, subject_wh=subject_wh)
+    wh = next((w for w in toks if w in WH_WORDS), "other")
+    return Question(text=text, tokens=tuple(toks), content=tuple(w for w in toks if w not in STOPWORDS),
+                    wh="who" if wh in ("whom", "whose") else wh, days=day_mentions(text))

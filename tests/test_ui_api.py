@@ -39,6 +39,7 @@ def test_question_returns_answer_and_source(client):
     assert r["answer"] == "Mark Rutte"
     assert "Mark Rutte will succeed Jens Stoltenberg" in r["evidence"]
     assert 0.0 < r["score"] <= 1.0
+    assert r["label"] in ("confident", "likely", "unsure")
     assert r["title"] == NATO_TITLE and r["date"] == "2024-06-26"
     top = r["sources"][0]
     assert top["title"] == NATO_TITLE
@@ -61,6 +62,27 @@ def test_follow_up_uses_history(client):
     assert r["answered"] is True
     assert r["answer"] == "1 October 2024"
     assert r["title"] == NATO_TITLE
+
+
+def test_date_range_keeps_to_releases_in_it(client):
+    """`since` / `until` after `history` (existing positional calls still work); dates inclusive."""
+    r = client.predict(Q, None, "2024-06-26", "2024-06-26", api_name="/ask")
+    assert r["answer"] == "Mark Rutte" and {s["date"] for s in r["sources"]} == {"2024-06-26"}
+    r = client.predict("How many books does the Eastside branch hold?", until="2024-03-31", api_name="/ask")
+    assert r["answer"] == "40,000" and r["sources"] and all(s["date"] <= "2024-03-31" for s in r["sources"])
+    r = client.predict("How much did Northwind Robotics raise?", since="2024-06-01", api_name="/ask")
+    assert all(s["date"] >= "2024-06-01" for s in r["sources"])
+
+
+@pytest.mark.parametrize("since, until, fragment", [
+    ("2024-07-01", "2024-06-01", "backwards"),
+    ("26/06/2024", "", "not an ISO date"),
+    ("2030-01-01", None, "No release is dated"),
+])
+def test_bad_date_range_gets_one_sentence(client, since, until, fragment):
+    r = client.predict(Q, [], since, until, api_name="/ask")
+    assert r["answered"] is False and r["sources"] == [] and fragment in r["message"]
+    assert r["message"].endswith(".") and ". " not in r["message"]
 
 
 def test_unanswerable_question_abstains_with_closest_passages(client):

@@ -77,7 +77,11 @@ def test_question_shows_answer_evidence_and_citation(page):
     assert sources.count() >= 2
     assert NATO_TITLE in sources.first.inner_text()
     assert sources.first.locator("mark").inner_text() == "Mark Rutte"
-    assert re.search(r"score \d\.\d\d", sources.first.inner_text())
+    # how sure: a word in the chat and on the answer's passage, the number on hover
+    sure = reply.locator(".qa-citation .qa-confidence")
+    assert sure.inner_text() in ("confident", "likely", "unsure")
+    assert re.fullmatch(r"confidence score \d\.\d\d", sure.get_attribute("title"))
+    assert sources.first.locator(".qa-confidence").inner_text() == sure.inner_text()
     # the whole release is open with the answer marked
     release = page.locator("#release")
     assert release.locator(".qa-release-title").inner_text() == NATO_TITLE
@@ -150,6 +154,30 @@ def test_index_status_is_shown(page):
     text = status.inner_text()
     assert re.search(r"\b4 releases\b", text) and "chunks" in text and "built" in text
     assert "up to date" in text
+
+
+def set_date(page, which: str, value: str) -> None:
+    box = page.locator(f"#{which} input")
+    if not box.is_visible():
+        page.locator("#date-range").get_by_text("Release dates").click()
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_date_range_keeps_the_chat_to_releases_in_it(page):
+    assert not page.locator("#since input").is_visible()  # off by default, folded away
+    set_date(page, "since", "2024-06-01")
+    ask_in_page(page, "How much did Northwind Robotics raise?")  # a March release: outside the range
+    assert "qa-abstained" in last_reply(page).get_attribute("class")
+    dates = page.locator("#sources .qa-date").all_inner_texts()
+    assert dates and all(d.strip("()") >= "2024-06-01" for d in dates)
+    set_date(page, "until", "2024-05-01")
+    ask_in_page(page, "Who will succeed Jens Stoltenberg?")
+    assert "backwards" in last_reply(page).inner_text()
+    set_date(page, "since", "")
+    set_date(page, "until", "")
+    ask_in_page(page, "How much did Northwind Robotics raise?")
+    assert last_answer(page) == "$40 million"
 
 
 def test_screenshot_module(app_url, browser, tmp_path):

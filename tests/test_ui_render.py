@@ -54,8 +54,23 @@ def test_answer_html_bold_answer_marked_evidence_and_citation():
     assert "<strong>Mark Rutte</strong>" in out
     assert "<mark>Mark Rutte</mark> will succeed Jens Stoltenberg" in out
     assert "NATO &lt;b&gt;Allies&lt;/b&gt; pick Rutte" in out and "2024-06-26" in out
-    assert "score 0.87" in out
+    # confidence as a word, the number on hover
+    word = _answer().label
+    assert f'<span class="qa-confidence qa-{word}" title="confidence score 0.87">{word}</span>' in out
+    assert ">score" not in out
     assert _tags(out) <= ALLOWED
+
+
+def test_confidence_label_comes_from_the_answer_or_its_score():
+    from qa.calibration import shipped
+
+    LABEL_CUTOFFS = shipped().cutoffs
+
+    low = _answer(score=LABEL_CUTOFFS["likely"] - 0.01)
+    assert low.label == "unsure" and ">unsure</span>" in render.answer_html(low)
+    assert ">likely</span>" in render.answer_html(_answer(score=0.3, label="likely"))  # a reader's own label
+    d = {"answered": True, "answer": "x", "evidence": "x", "score": LABEL_CUTOFFS["confident"], "sources": []}
+    assert ">confident</span>" in render.answer_html(d)  # an API dict without a label
 
 
 def test_answer_html_accepts_the_api_dict():
@@ -103,7 +118,9 @@ def test_sources_html_marks_answer_in_its_passage_only():
     out = render.sources_html(_answer())
     assert out.count('class="qa-source"') == 2
     assert out.count("<mark>") == 1
-    assert "score 0.91" in out and "score 0.40" in out
+    # the answer's passage carries the answer's confidence; every passage its retrieval score on hover
+    assert out.count('class="qa-confidence') == 1 and f">{_answer().label}</span>" in out
+    assert 'title="retrieval score 0.91"' in out and 'title="retrieval score 0.40"' in out
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out
     assert "Ask a question" in render.sources_html(None)
 

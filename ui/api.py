@@ -1,5 +1,6 @@
 """What the chat and the `/ask` endpoint call, kept free of gradio so it loads fast:
-`ask_answer(assistant, question, history)` -> a JSON-ready dict, never an exception for bad input.
+`ask_answer(assistant, question, history, since, until)` -> a JSON-ready dict, never an exception
+for bad input.
 """
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ from . import render
 #: (so a follow-up comes after the question it follows). `python -m ui` shows those the index
 #: answers (see pick_examples); build_app shows whatever list it is given.
 DEFAULT_EXAMPLES: list[str] = [
-    # the NATO news releases of June 2024 (the project's corpus)
-    "Who will succeed Jens Stoltenberg?",
+    # the NATO news releases of June 2024 (corpus/nato-releases-2024-06.txt)
+    "Who will succeed Jens Stoltenberg as Secretary General?",
     "When does he take office?",
+    "Which Baltic country's prime minister visited NATO headquarters on 27 June?",
+    "Where did the Secretary General meet President Macron on 24 June?",
     "Who welcomed President Zelenskyy to NATO Headquarters?",
-    # the project's own announcements (corpus/project_releases.txt)
-    "Which model does the dense search use?",
-    "How many tokens does a passage hold at most?",
-    "How are the two rankings fused?",
-    "Which library is the web application built with?",
+    "How many countries were represented at the Clearing House on Defence Education?",
 ]
 
 #: At most this many examples are shown.
@@ -57,8 +56,9 @@ def _source_dict(source: Any) -> dict:
 
 
 def answer_to_dict(answer: Any) -> dict:
-    """The `/ask` reply for a qa.Answer: answer, evidence, answered, score, message,
-    the cited release (release_id, title, date, offsets) and sources (title, text, score...)."""
+    """The `/ask` reply for a qa.Answer: answer, evidence, answered, score and its label
+    (confident / likely / unsure), message, the cited release (release_id, title, date,
+    offsets) and sources (title, date, text, score...)."""
     g = render.get
     sources = [_source_dict(s) for s in (g(answer, "sources") or [])]
     rid = g(answer, "release_id")
@@ -70,6 +70,7 @@ def answer_to_dict(answer: Any) -> dict:
         "evidence": g(answer, "evidence") or "",
         "answered": answered,
         "score": float(g(answer, "score") or 0.0),
+        "label": g(answer, "label") or _label(float(g(answer, "score") or 0.0)),
         "message": g(answer, "message") or "",
         "release_id": rid,
         "title": cited["title"] if cited and answered else None,
@@ -82,19 +83,26 @@ def answer_to_dict(answer: Any) -> dict:
     }
 
 
+def _label(score: float) -> str:
+    from qa.calibration import label
+
+    return label(score)
+
+
 def message_dict(question: str, message: str) -> dict:
-    """The `/ask` reply when no answer could be attempted (empty question, bad history, no index)."""
+    """The `/ask` reply when no answer could be attempted (empty question, bad history or dates, no index)."""
     return {
         "question": question, "answer": "", "evidence": "", "answered": False, "score": 0.0,
-        "message": message, "release_id": None, "title": None, "date": None, "start": None,
+        "label": _label(0.0), "message": message, "release_id": None, "title": None, "date": None, "start": None,
         "end": None, "evidence_start": None, "evidence_end": None, "sources": [],
     }
 
 
-def ask_answer(assistant: Any, question: Any, history: Any = None) -> dict:
+def ask_answer(assistant: Any, question: Any, history: Any = None, since: Any = None, until: Any = None) -> dict:
     """What the chat and `/ask` both call: the answer to `question` as a dict (see
-    answer_to_dict); a dict with a `message` and answered False when the question is empty or
-    too long, the history malformed or the index unusable. Never raises for bad input."""
+    answer_to_dict), from releases dated `since` to `until` (ISO days, inclusive; empty for
+    no limit); a dict with a `message` and answered False when the question is empty or too
+    long, the history malformed, the dates bad or the index unusable. Never raises for bad input."""
     import qa
     from index.errors import IndexStoreError
 
@@ -103,11 +111,13 @@ def ask_answer(assistant: Any, question: Any, history: Any = None) -> dict:
     if isinstance(pairs, str):
         return message_dict(question, pairs)
     try:
-        answer = assistant.ask(question, history=pairs or None)
+        answer = assistant.ask(question, history=pairs or None, since=since or None, until=until or None)
     except qa.InvalidQuestion as exc:
         return message_dict(question, str(exc))
     except IndexStoreError as exc:
         return message_dict(question, f"The index cannot be used right now: {exc}")
+    except qa.ReaderError as exc:
+        return message_dict(question, str(exc))
     return answer_to_dict(answer)
 
 

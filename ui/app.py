@@ -3,9 +3,11 @@ index status with a rebuild button, an upload of new releases, and the `/ask` AP
 
 `build_app(assistant)` returns the gr.Blocks; `launch(demo, ...)` starts it with the app's
 CSS and theme. The chat and `/ask` share `ask_answer`, which calls `assistant.ask` and holds
-no lock, so several users are answered at once (up to ASK_CONCURRENCY at a time, the rest
-wait in Gradio's queue). Rebuilds and uploads run as their own queued events, one at a time,
-so the chat keeps answering from the current index while a new one is built.
+no lock, so several users are answered at once (up to ASK_CONCURRENCY at a time, up to
+ASK_QUEUE_SIZE more wait; past that a question is told at once that the app is busy).
+Rebuilds and uploads run as their own queued events, one at a time, so the chat keeps
+answering from the current index while a new one is built. Who may rebuild and upload is
+decided on the server by a ui.access.AccessPolicy (everyone on localhost by default).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Any, Sequence
 import gradio as gr
 
 from . import render
+from .access import WRONG_PASSWORD_DELAY_S, AccessPolicy
+from .gate import BUSY_MESSAGE, Gate
 from .api import (  # noqa: F401  (re-exported: the ask function lives in ui.api, free of gradio)
     DEFAULT_EXAMPLES,
     MAX_EXAMPLES,
@@ -31,6 +35,20 @@ log = logging.getLogger(__name__)
 
 #: How many questions are answered at the same time; the rest wait in the queue.
 ASK_CONCURRENCY = int(os.environ.get("QA_UI_CONCURRENCY", "4"))
+
+#: How many more questions may wait for an answering slot; one more is told "busy, try again
+#: in a moment" at once (BUSY_MESSAGE), and so is one that waited ASK_WAIT_S. A waiting question
+#: holds one of Gradio's worker threads (40): keep ASK_CONCURRENCY + ASK_QUEUE_SIZE well below that.
+ASK_QUEUE_SIZE = int(os.environ.get("QA_UI_QUEUE_SIZE", "16"))
+ASK_WAIT_S = 60.0
+
+#: Events of any kind waiting in Gradio's queue (rebuilds, uploads, sign-ins); past it the
+#: page says the app is busy and gradio_client raises QueueError. Questions never wait there
+#: (they wait in the Gate above), so this is only a backstop.
+QUEUE_MAX_SIZE = int(os.environ.get("QA_UI_MAX_QUEUE", "64"))
+
+#: At most this many files in one upload (each at most index.config.MAX_UPLOAD_BYTES).
+MAX_UPLOAD_FILES = 20
 
 #: How long a rebuild waits for another build of the same index (CLI, --watch) to finish.
 BUILD_LOCK_WAIT_S = 600.0
@@ -47,7 +65,6 @@ CSS = """
   color: inherit; font-style: normal; }
 .qa-citation { font-size: .9em; opacity: .85; }
 .qa-title { font-style: normal; font-weight: 600; }
-.qa-score { font-variant-numeric: tabular-nums; opacity: .8; }
 mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 .qa-no-answer strong { font-weight: 600; }
 .qa-closest { margin: .2em 0 0 1.2em; padding: 0; }
@@ -68,7 +85,13 @@ mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 .qa-stale { color: #b45309; font-weight: 600; }
 .qa-status-error { color: #b91c1c; }
 .qa-refused { color: #b91c1c; }
+.qa-admin-refused { color: #b91c1c; }
+.qa-admin-note { font-size: .95em; opacity: .85; }
 .qa-empty { opacity: .7; }
+.qa-confidence { font-weight: 600; cursor: help; border-bottom: 1px dotted currentColor; }
+.qa-confident { color: #15803d; }
+.qa-likely { color: #b45309; }
+.qa-unsure { color: #6b7280; }
 """
 
 
@@ -133,14 +156,23 @@ def build_app(
     corpus_dir: str | os.PathLike | None = None,
     index_dir: str | os.PathLike | None = None,
     title: str = TITLE,
+    policy: AccessPolicy | None = None,
+    ask_concurrency: int | None = None,
+    ask_queue_size: int | None = None,
 ) -> gr.Blocks:
     """The Gradio Blocks for `assistant` (a qa.Assistant).
 
     `examples` are the questions offered to click (DEFAULT_EXAMPLES when None);
     `corpus_dir` / `index_dir` are what the rebuild button and the upload use (by default
-    the folders the assistant's index reports in its status).
+    the folders the assistant's index reports in its status). `policy` says who may rebuild
+    and upload (default: everyone, as on localhost with no admin password); the handlers
+    check it on the server, and the page shows those controls and the folders only to admins.
+    `ask_concurrency` / `ask_queue_size` bound the questions (ASK_CONCURRENCY, ASK_QUEUE_SIZE).
     """
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
+    policy = policy or AccessPolicy()
+    gate = Gate(ASK_CONCURRENCY if ask_concurrency is None else ask_concurrency,
+                ASK_QUEUE_SIZE if ask_queue_size is None else ask_queue_size, wait_s=ASK_WAIT_S)
     statuses = StatusCache(assistant)
     status0, _ = statuses.get()
     corpus_path = Path(corpus_dir or (status0 or {}).get("corpus_dir") or _cfg().corpus_dir())
@@ -148,24 +180,33 @@ def build_app(
 
     # ---- handlers -------------------------------------------------------------------------
 
-    def ask(question: str, history: list[list[str]] | None = None) -> dict:
+    def ask(question: str, history: list[list[str]] | None = None,
+            since: str | None = None, until: str | None = None) -> dict:
         """Answer a question from the press releases.
 
         `history` is the conversation so far as [question, answer] pairs, for follow-ups.
-        Returns a dict with answer, evidence, answered, score, message and sources
-        (each with release_id, title, date, text, score, start, end).
+        `since` / `until` (YYYY-MM-DD, inclusive; optional) keep to releases dated in that range.
+        Returns a dict with answer, evidence, answered, score, label (confident, likely or
+        unsure), message and sources (each with release_id, title, date, text, score, start, end).
+        When too many questions are waiting, the message says the assistant is busy.
         """
-        return ask_answer(assistant, question, history)
+        with gate.admit() as admitted:
+            if not admitted:
+                return message_dict("" if question is None else str(question), BUSY_MESSAGE)
+            return ask_answer(assistant, question, history, since, until)
 
-    def respond(question: str, turns: list[dict]):
+    def respond(question: str, turns: list[dict], since: str | None = None, until: str | None = None):
         question = question or ""
         turns = list(turns or [])
         history = [[t["question"], t["answer"]["answer"]] for t in turns if t.get("answer") is not None]
-        result = ask(question, history)
+        result = ask(question, history, since, until)  # a bad or empty date range: one sentence in the chat
         if not result["sources"] and not result["answered"] and result["message"]:
-            # nothing was attempted: an empty/overlong question or no index
+            # nothing was attempted: an empty/overlong question, no index, or too many waiting
             if not question.strip():
                 gr.Info(result["message"])
+                return (gr.skip(),) * 6
+            if result["message"] == BUSY_MESSAGE:  # the question stays in the box to send again
+                gr.Warning(BUSY_MESSAGE)
                 return (gr.skip(),) * 6
             reply, answer = render.message_html(result["message"]), None
         else:
@@ -211,10 +252,10 @@ def build_app(
         last = next((t["answer"] for t in reversed(turns or []) if t.get("answer")), None)
         return _release_markup(release_id, last)
 
-    def pick_example(sample: list | None, turns: list[dict]):
+    def pick_example(sample: list | None, turns: list[dict], since: str | None = None, until: str | None = None):
         if not sample:
             return (gr.skip(),) * 6
-        return respond(str(sample[0]), turns)
+        return respond(str(sample[0]), turns, since, until)
 
     def clear():
         return _outputs([], None, clear_box=True)
@@ -222,7 +263,10 @@ def build_app(
     def refresh_status():
         return statuses.markup()
 
-    def rebuild(progress=gr.Progress()):
+    def rebuild(request: gr.Request, progress=gr.Progress()):
+        """Bring the index in line with the corpus folder (admins only)."""
+        if not policy.is_admin(request):
+            return statuses.markup(), _refused_html(policy.refusal())
         return _run_build(progress)
 
     def _run_build(progress) -> tuple[str, str]:
@@ -250,13 +294,20 @@ def build_app(
                 f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s.")
         return statuses.markup(fresh=True), f'<div class="qa-build-log">{render.escape(text)}</div>'
 
-    def upload(files: list[str] | None, progress=gr.Progress()):
+    def upload(files: list[str] | None, request: gr.Request, progress=gr.Progress()):
+        """Add release files to the corpus and rebuild the index (admins only)."""
         from index.errors import CorpusError
         from index.ingest import add_files
 
+        if not policy.is_admin(request):  # checked before anything is read or written
+            return statuses.markup(), _refused_html(policy.refusal()), None
         paths = [Path(f) for f in (files or [])]
         if not paths:
             return statuses.markup(fresh=True), render.ingest_html(note="Choose .txt or .md files to add first."), gr.skip()
+        if len(paths) > MAX_UPLOAD_FILES:
+            return statuses.markup(), render.ingest_html(
+                note=f"{len(paths)} files were chosen, more than the {MAX_UPLOAD_FILES} one upload can add; "
+                     "nothing was added, so add them in smaller groups."), None
         try:
             rep = add_files(paths, corpus_dir=corpus_path)
         except (CorpusError, OSError) as exc:
@@ -266,6 +317,36 @@ def build_app(
             return statuses.markup(fresh=True), render.ingest_html(accepted, refused, note="Nothing was added; the index is unchanged."), None
         status, log_html = _run_build(progress)
         return status, render.ingest_html(accepted, refused) + log_html, None
+
+    def _admin_view(admin: bool, message: str = ""):
+        """Outputs of sign-in/out: password box, message, sign-in row, admin panel, folders."""
+        return (
+            "",
+            f'<p class="qa-admin-note">{render.escape(message)}</p>' if message else "",
+            gr.Column(visible=policy.needs_sign_in and not admin),
+            gr.Column(visible=admin),
+            _folders_html() if admin else "",
+        )
+
+    def sign_in(password: str | None, request: gr.Request):
+        """Sign this session in as admin with the admin password (enables upload and rebuild)."""
+        if not policy.needs_sign_in:
+            return _admin_view(policy.is_admin(request), "" if policy.everyone_admin else policy.refusal())
+        if policy.sign_in(request, password or ""):
+            return _admin_view(True, "Signed in as admin: you can add releases and rebuild the index.")
+        time.sleep(WRONG_PASSWORD_DELAY_S)
+        return _admin_view(False, "That is not the admin password; uploads and rebuilds stay off.")
+
+    def sign_out(request: gr.Request):
+        policy.sign_out(request)
+        return _admin_view(policy.is_admin(request), "Signed out.")
+
+    def forget_session(request: gr.Request):
+        policy.sign_out(request)
+
+    def _folders_html() -> str:
+        return (f'<p class="qa-folders">Corpus folder: <code>{render.escape(corpus_path)}</code><br>'
+                f"Index folder: <code>{render.escape(index_path)}</code></p>")
 
     # ---- layout ---------------------------------------------------------------------------
 
@@ -290,6 +371,13 @@ def build_app(
                         elem_id="question", scale=6, lines=1, max_lines=4, autofocus=True, submit_btn=False,
                     )
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                # off (empty) by default: every release is searched; qa checks the dates
+                with gr.Accordion("Release dates", open=False, elem_id="date-range"):
+                    with gr.Row():
+                        since_box = gr.DateTime(label="From", include_time=False, type="string",
+                                                elem_id="since", info="inclusive; empty: from the first release")
+                        until_box = gr.DateTime(label="To", include_time=False, type="string",
+                                                elem_id="until", info="inclusive; empty: up to the last release")
                 example_set = gr.Dataset(
                     components=[gr.Textbox(visible=False)], samples=[[q] for q in examples],
                     label="Example questions", elem_id="examples", layout="table",
@@ -303,37 +391,76 @@ def build_app(
                                                    interactive=False, elem_id="release-pick")
                         release_box = gr.HTML(render.release_html(None), elem_id="release", js_on_load=None)
                     with gr.Tab("Index", elem_id="index-tab"):
-                        gr.HTML(f'<p class="qa-folders">Corpus folder: <code>{render.escape(corpus_path)}</code><br>'
-                                f"Index folder: <code>{render.escape(index_path)}</code></p>", js_on_load=None)
-                        rebuild_btn = gr.Button("Rebuild index from corpus", elem_id="rebuild")
-                        build_log = gr.HTML("", elem_id="build-log", js_on_load=None)
-                        uploads = gr.File(label="Add releases (.txt or .md)", file_count="multiple",
-                                          type="filepath", elem_id="upload")
-                        upload_btn = gr.Button("Add files and rebuild", elem_id="upload-btn")
-                        upload_report = gr.HTML("", elem_id="upload-report", js_on_load=None)
+                        # Upload, rebuild and the server's folders are for admins only: shown from the
+                        # start when everyone is (localhost, no password), after sign-in otherwise; the
+                        # folders are not even in the page's config until then. The handlers check too.
+                        if not policy.admin_enabled:
+                            gr.HTML(f'<p class="qa-admin-note">{render.escape(policy.refusal())}</p>',
+                                    elem_id="read-only-note", js_on_load=None)
+                        with gr.Column(visible=policy.needs_sign_in, elem_id="admin-signin") as signin_row:
+                            admin_pw = gr.Textbox(label="Admin password", type="password", lines=1, max_lines=1,
+                                                  elem_id="admin-password",
+                                                  info="Admins can add releases and rebuild the index.")
+                            signin_btn = gr.Button("Sign in as admin", elem_id="admin-signin-btn")
+                        admin_msg = gr.HTML("", elem_id="admin-message", js_on_load=None)
+                        with gr.Column(visible=policy.everyone_admin, elem_id="admin-panel") as admin_panel:
+                            folders = gr.HTML(_folders_html() if policy.everyone_admin else "",
+                                              elem_id="folders", js_on_load=None)
+                            rebuild_btn = gr.Button("Rebuild index from corpus", elem_id="rebuild")
+                            build_log = gr.HTML("", elem_id="build-log", js_on_load=None)
+                            uploads = gr.File(label=_upload_label(), file_count="multiple",
+                                              type="filepath", elem_id="upload")
+                            upload_btn = gr.Button("Add files and rebuild", elem_id="upload-btn")
+                            upload_report = gr.HTML("", elem_id="upload-report", js_on_load=None)
+                            signout_btn = gr.Button("Sign out", variant="secondary", size="sm",
+                                                    visible=policy.needs_sign_in, elem_id="admin-signout")
 
         chat_outputs = [box, turns, chatbot, sources_box, release_pick, release_box]
-        common = dict(concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY, api_visibility="private")
-        box.submit(respond, [box, turns], chat_outputs, **common)
-        ask_btn.click(respond, [box, turns], chat_outputs, **common)
+        # questions are bounded by `gate` inside ask() (so past the bound they hear "busy" at once),
+        # not by Gradio's queue
+        common = dict(concurrency_id="ask", concurrency_limit=None, api_visibility="private")
+        dates = [since_box, until_box]
+        box.submit(respond, [box, turns, *dates], chat_outputs, **common)
+        ask_btn.click(respond, [box, turns, *dates], chat_outputs, **common)
         if example_set is not None:
-            example_set.click(pick_example, [example_set, turns], chat_outputs, **common)
+            example_set.click(pick_example, [example_set, turns, *dates], chat_outputs, **common)
         clear_btn.click(clear, None, chat_outputs, queue=False, api_visibility="private")
         chatbot.clear(clear, None, chat_outputs, queue=False, api_visibility="private")
         release_pick.input(open_release, [release_pick, turns], release_box, api_visibility="private",
                            concurrency_limit=None)
-        build_common = dict(concurrency_id="build", concurrency_limit=1, api_visibility="private")
-        rebuild_btn.click(rebuild, None, [status_box, build_log], **build_common)
-        upload_btn.click(upload, [uploads], [status_box, upload_report, uploads], **build_common)
+        # callable by gradio_client too (an admin's scripts), and refused there like on the page
+        build_common = dict(concurrency_id="build", concurrency_limit=1, api_visibility="undocumented")
+        rebuild_btn.click(rebuild, None, [status_box, build_log], api_name="rebuild", **build_common)
+        upload_btn.click(upload, [uploads], [status_box, upload_report, uploads], api_name="upload", **build_common)
+        admin_outputs = [admin_pw, admin_msg, signin_row, admin_panel, folders]
+        admin_common = dict(concurrency_id="admin", concurrency_limit=1, show_progress="hidden")
+        signin_btn.click(sign_in, [admin_pw], admin_outputs, api_name="admin_login",
+                         api_visibility="undocumented", **admin_common)
+        admin_pw.submit(sign_in, [admin_pw], admin_outputs, api_visibility="private", **admin_common)
+        signout_btn.click(sign_out, None, admin_outputs, api_name="admin_logout",
+                          api_visibility="undocumented", **admin_common)
+        if policy.needs_sign_in:
+            demo.unload(forget_session)  # a closed or reloaded page is signed out
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(refresh_status, None, status_box, show_progress="hidden", api_visibility="private",
                    concurrency_id="status", concurrency_limit=None)
         demo.load(lambda: statuses.markup(fresh=True), None, status_box, show_progress="hidden", api_visibility="private",
                   concurrency_id="status", concurrency_limit=None)
-        gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
+        gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=None)
 
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return demo
+
+
+def _refused_html(sentence: str) -> str:
+    """An upload or rebuild refused to a caller who is not an admin."""
+    return f'<p class="qa-admin-refused">{render.escape(sentence)}</p>'
+
+
+def _upload_label() -> str:
+    cfg = _cfg()
+    size = f"{cfg.MAX_UPLOAD_BYTES / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
+    return f"Add releases (.txt or .md; up to {MAX_UPLOAD_FILES} files of at most {size} MB each)"
 
 
 def _cfg():

@@ -30,6 +30,7 @@ __all__ = [
     "status_html",
     "ingest_html",
     "citation_text",
+    "confidence_html",
     "snippet",
 ]
 
@@ -157,9 +158,26 @@ def message_html(message: str, kind: str = "note") -> str:
     return f'<div class="qa-reply qa-{escape(kind)}"><p>{escape(message)}</p></div>'
 
 
-def _score_html(score: Any) -> str:
+def confidence_html(answer: Any) -> str:
+    """How sure the answer is, as a plain word (confident / likely / unsure: its `label`) with the
+    score on hover; numbers alone read as doubt ("score 0.34" for a right answer)."""
     try:
-        return f'<span class="qa-score">score {float(score):.2f}</span>'
+        score = float(get(answer, "score"))
+    except (TypeError, ValueError):
+        return ""
+    word = get(answer, "label")
+    if not word:
+        from qa.calibration import label  # an answer made without one
+
+        word = label(score)
+    return (f'<span class="qa-confidence qa-{escape(word)}" title="confidence score {score:.2f}">'
+            f"{escape(word)}</span>")
+
+
+def _retrieval_title(source: Any) -> str:
+    """A passage's retrieval score, for a hover title (its rank in the list already says how close it is)."""
+    try:
+        return f' title="retrieval score {float(get(source, "score")):.2f}"'
     except (TypeError, ValueError):
         return ""
 
@@ -186,7 +204,7 @@ def answer_html(answer: Any, title: str | None = None, date: str | None = None) 
     if evidence:
         parts.append(f'<blockquote class="qa-evidence">{quoted}</blockquote>')
     parts.append(
-        f'<p class="qa-citation">Source: {_citation_html(title, date)} · {_score_html(get(answer, "score"))}</p>'
+        f'<p class="qa-citation">Source: {_citation_html(title, date)} · {confidence_html(answer)}</p>'
     )
     parts.append("</div>")
     return "".join(parts)
@@ -212,8 +230,8 @@ def abstain_html(answer: Any, max_passages: int = 3) -> str:
 
 
 def sources_html(answer: Any) -> str:
-    """The sources panel: each retrieved passage with its release, date and score; the
-    answer marked inside the passage it came from."""
+    """The sources panel: each retrieved passage with its release and date (its retrieval score
+    on hover); the answer marked inside the passage it came from, with the answer's confidence."""
     if answer is None:
         return '<div class="qa-sources qa-empty">Ask a question to see the passages behind the answer.</div>'
     sources = get(answer, "sources") or []
@@ -232,9 +250,10 @@ def sources_html(answer: Any) -> str:
             span = answer_span_in(passage, get(s, "start"), text, get(answer, "start"), get(answer, "end"))
             if span:
                 spans.append((span[0], span[1], "mark"))
+        sure = f" · answer {confidence_html(answer)}" if spans else ""
         parts.append(
             '<li class="qa-source">'
-            f'<div class="qa-source-head">{_citation_html(get(s, "title"), get(s, "date"))} · {_score_html(get(s, "score"))}</div>'
+            f'<div class="qa-source-head"{_retrieval_title(s)}>{_citation_html(get(s, "title"), get(s, "date"))}{sure}</div>'
             f'<div class="qa-passage{" qa-has-answer" if spans else ""}">{highlight(passage, spans)}</div>'
             "</li>"
         )

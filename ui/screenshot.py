@@ -1,6 +1,6 @@
 """Save a screenshot of the app answering a question, in headless Chromium.
 
-    python -m ui.screenshot docs/screenshot.png [--url URL] [--index DIR] [--question Q]
+    python -m ui.screenshot docs/screenshot.png [--url URL] [--index DIR] [--question Q ...]
 
 Without --url the app is started in this process on a free port, on --index (default: the
 project's index, built first if missing). Uses the system Chromium (/usr/bin/chromium or
@@ -13,13 +13,15 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Sequence
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-DEFAULT_QUESTION = "Who will succeed Jens Stoltenberg?"  # when no better one is known
+#: the conversation the README's screenshot shows: a question and its follow-up
+DEFAULT_CONVERSATION = ("Who will succeed Jens Stoltenberg as Secretary General?", "When does he take office?")
 
 
 def launch_browser(playwright):
@@ -36,9 +38,10 @@ def ask_in_page(page, question: str, timeout_ms: int = 60_000) -> None:
     replies.nth(before).wait_for(state="visible", timeout=timeout_ms)
 
 
-def capture(url: str, out: str | os.PathLike, question: str = DEFAULT_QUESTION,
+def capture(url: str, out: str | os.PathLike, question: str | Sequence[str] = DEFAULT_CONVERSATION,
             width: int = 1400, height: int = 900, browser=None, full_page: bool = False) -> Path:
-    """Open `url`, ask `question`, and save a screenshot of the page to `out`.
+    """Open `url`, ask `question` (or each question of a conversation, in turn), and save a
+    screenshot of the page to `out`.
 
     Uses `browser` (a Playwright Browser) when given, else starts headless Chromium.
     """
@@ -58,7 +61,8 @@ def capture(url: str, out: str | os.PathLike, question: str = DEFAULT_QUESTION,
         page = context.new_page()
         page.goto(url)
         page.locator("#question textarea").wait_for(timeout=60_000)
-        ask_in_page(page, question)
+        for q in ([question] if isinstance(question, str) else question):
+            ask_in_page(page, q)
         page.wait_for_timeout(500)  # let the sources panel and release view settle
         page.screenshot(path=str(out), full_page=full_page)
     finally:
@@ -78,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="a running app (default: start one here)")
     p.add_argument("--index", help="index folder when starting the app here")
     p.add_argument("--corpus", help="corpus folder to build a missing index from")
-    p.add_argument("--question", help="question to ask (default: the first example question the index answers)")
+    p.add_argument("--question", action="append",
+                   help="question to ask; repeat it for a conversation (default: the Rutte question and its follow-up)")
     args = p.parse_args(argv)
     if args.url:
-        capture(args.url, args.out, args.question or DEFAULT_QUESTION)
+        capture(args.url, args.out, args.question or DEFAULT_CONVERSATION)
     else:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         import index.config as cfg
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = build_app(assistant, examples=examples)
         url = launch(demo, port=_free_port())
         try:
-            capture(url, args.out, args.question or examples[0])
+            capture(url, args.out, args.question or DEFAULT_CONVERSATION)
         finally:
             demo.close()
     print(f"Saved {args.out}")
