@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SHARED := ../shared/data
 
-.PHONY: install browser index run test eval bench bench-index clean
+.PHONY: install browser index run test eval bench bench-index train-reader calibrate clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,15 @@ eval: install
 	$(BIN)/python -m qa.eval $(SHARED)/nato_dev.jsonl
 	$(BIN)/python -m qa.eval $(SHARED)/squad2_dev_subset.json
 
+# Fine-tune the reader on ../shared/data/squad_train_pool.json (checkpoints in .train/, resumed when
+# interrupted; a GPU is used when present), then fit its calibration on the held-out pool articles.
+train-reader: install
+	$(BIN)/python -m qa.train
+	$(BIN)/python -m qa.calibrate
+
+calibrate: install
+	$(BIN)/python -m qa.calibrate
+
 bench: install
 	$(BIN)/python scripts/benchmark.py
 
@@ -40,4 +49,4 @@ bench-index: install
 	$(BIN)/python scripts/bench_index.py
 
 clean:
-	rm -rf .index .pytest_cache
+	rm -rf .index .pytest_cache  # .train/ (training checkpoints) is kept: remove it by hand

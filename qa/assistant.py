@@ -1,4 +1,4 @@
-"""The assistant: question (+ history) -> retrieve -> extract -> Answer.
+"""The assistant: question (+ history) -> retrieve -> read -> Answer.
 
 One Assistant serves one index folder. It checks between questions whether a newer
 index generation has been swapped in and moves to it; a question already running keeps
@@ -7,8 +7,10 @@ the generation it started with.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -17,32 +19,21 @@ from index import config, store
 from index.errors import IndexStoreError
 from index.releases import Release
 
-from . import confidence
+from . import config as qa_config
 from .answer import Answer, Source
-from .extract import SentenceView, best_span
+from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
 from .question import analyse
-from .retrieve import Retriever
+from .reader import Reader, check_reader
+from .retrieve import DateRange, Retriever
+from .windows import evidence_bounds, make_windows, read
 
 MAX_QUESTION_CHARS = 1000
 N_SOURCES = 5
-N_EVIDENCE = 4  # candidate sentences given to span extraction
-
-
-def evidence_spans(data: store.IndexData, retriever: Retriever, q, cands) -> list[tuple]:
-    """The best answer span (or None) of each of the top candidate sentences."""
-    qstems = set(retriever.stems(q.content))
-    out = []
-    for cand in cands[:N_EVIDENCE]:
-        ref = cand.sent
-        view = SentenceView(data.releases[ref.release_id].text, data.annotations[ref.release_id], ref.t0, ref.t1,
-                            qstems, retriever.stems)
-        out.append((cand, best_span(q, view, ref.start, ref.end)))
-    return out
 
 
 class InvalidQuestion(ValueError):
-    """The question cannot be asked as given (empty, too long)."""
+    """The question cannot be asked as given (empty, too long, a bad or empty date range)."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +55,68 @@ def check_question(question) -> str:
     return text
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value, name: str) -> str | None:
+    """`value` (an ISO 'YYYY-MM-DD' string or a date; None or blank for none) as an ISO day."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    text = str(value).strip()
+    try:
+        if not _ISO_DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InvalidQuestion(f"The {name} date {text!r} is not an ISO date; write it as YYYY-MM-DD, like "
+                              f"2024-06-26.") from None
+
+
+def check_date_range(since=None, until=None) -> DateRange | None:
+    """The range of release dates to search (ISO days, inclusive), None when neither end is given."""
+    lo, hi = _iso_day(since, "since"), _iso_day(until, "until")
+    if lo is None and hi is None:
+        return None
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidQuestion(f"The date range is backwards: since ({lo}) is after until ({hi}).")
+    return DateRange(lo, hi)
+
+
+def check_range_holds_releases(retriever: Retriever, window: DateRange | None) -> None:
+    """Refuse a range no release is dated in, saying which dates the releases have."""
+    if window is None or retriever.releases_in(window):
+        return
+    span = retriever.dated_span()
+    have = f"the releases are dated {span[0]} to {span[1]}" if span else "no release in the index has a date"
+    raise InvalidQuestion(f"No release is dated {window.describe()}; {have}.")
+
+
 class Assistant:
     """Answers questions from one index folder."""
 
-    def __init__(self, index_dir: str | os.PathLike | None = None, threshold: float | None = None):
+    def __init__(self, index_dir: str | os.PathLike | None = None, threshold: float | None = None,
+                 reader: Reader | str | os.PathLike | None = None, calibration: Calibration | None = None):
+        """`reader`: a loaded Reader or its folder (default: the shipped one, checked now, loaded at the first
+        question); `calibration` and `threshold` override the reader's own."""
         self.index_dir = config.index_dir(index_dir)
-        self.threshold = confidence.THRESHOLD if threshold is None else threshold
+        self._reader = reader if isinstance(reader, Reader) else None
+        meta = self._reader.meta if self._reader else check_reader(reader)
+        self._reader_dir = reader
+        self.calibration = calibration or Calibration.from_dict(meta.get("calibration"))
+        self.threshold = self.calibration.threshold if threshold is None else threshold
         self._swap = threading.Lock()  # held only while a new generation is loaded, never across a question
         self._gen = self._load()
+
+    @property
+    def reader(self) -> Reader:
+        """The reader model, loaded once per process on first use (torch is not imported before)."""
+        if self._reader is None:
+            from .reader import load_reader
+
+            self._reader = load_reader(str(self._reader_dir) if self._reader_dir else None)
+        return self._reader
 
     # -- index generations -------------------------------------------------
     def _load(self) -> _Generation:
@@ -97,39 +142,45 @@ class Assistant:
         self._current()
 
     # -- public API --------------------------------------------------------
-    def ask(self, question: str, history=None) -> Answer:
-        """Answer `question`; `history` is a list of earlier (question, answer) pairs."""
-        return self.ask_traced(question, history)[0]
+    def ask(self, question: str, history=None, since=None, until=None) -> Answer:
+        """Answer `question`; `history` is a list of earlier (question, answer) pairs; `since` /
+        `until` (ISO days, inclusive) keep the search to releases dated in that range."""
+        return self.ask_traced(question, history, since, until)[0]
 
-    def ask_traced(self, question: str, history=None) -> tuple[Answer, dict]:
-        """`ask`, plus what the evaluation needs: the confidence features and the span even when abstaining."""
+    def ask_traced(self, question: str, history=None, since=None, until=None) -> tuple[Answer, dict]:
+        """`ask`, plus what evaluation and calibration need: every window's reading (features and span
+        text) and the chosen span even when abstaining."""
         from index.embedder import encode_query
 
         text = check_question(question)
+        window = check_date_range(since, until)
         gen = self._current()
+        check_range_holds_releases(gen.retriever, window)
         hist = normalise_history(history)
-        q, query_text = with_context(analyse(text), hist)
+        q, query_text, read_text = with_context(analyse(text), hist)
         qvec = encode_query(query_text)
         boost = self._history_boost(gen.data, hist)
-        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost_releases=boost)
+        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost_releases=boost, window=window)
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
-        cand, span = max(evidence_spans(gen.data, gen.retriever, q, cands),
-                         key=lambda cs: confidence.rank_score(cs[0], cs[1], q))
-        conf = confidence.score(cand, span, q)
+        readings = read(self.reader, read_text, gen.data, make_windows(gen.retriever, cands, qa_config.N_WINDOWS))
+        trace = {"readings": [(r.features(), gen.data.releases[r.window.release_id].text[r.start:r.end])
+                              for r in readings]}
+        cal = self.calibration
+        best = max(readings, key=lambda r: cal.rank_score(r.features()), default=None)
+        cand = best.window.cand if best else cands[0]
         sources = self._sources(gen, cand, chunk_scores)
         release = gen.data.releases[cand.sent.release_id]
-        ev_s, ev_e = cand.sent.start, cand.sent.end
-        trace = {"features": confidence.features(cand, span, q),
-                 "span_text": release.text[span.start:span.end] if span else ""}
-        answered = span is not None and conf >= self.threshold
-        if not answered:
+        conf = round(cal.probability(best.features()), 4) if best else 0.0
+        ev_s, ev_e = evidence_bounds(gen.retriever, best) if best else (cand.sent.start, cand.sent.end)
+        trace["span_text"] = release.text[best.start:best.end] if best else ""
+        if best is None or conf < self.threshold:
             return Answer(text, "", release.text[ev_s:ev_e], False, conf, sources, release.release_id,
-                          None, None, ev_s, ev_e,
+                          None, None, ev_s, ev_e, label=cal.label(conf),
                           message="The releases do not seem to answer this question; the closest passages are shown."), trace
-        return Answer(text, release.text[span.start:span.end], release.text[ev_s:ev_e], True, conf, sources,
-                      release.release_id, span.start, span.end, ev_s, ev_e), trace
+        return Answer(text, release.text[best.start:best.end], release.text[ev_s:ev_e], True, conf, sources,
+                      release.release_id, best.start, best.end, ev_s, ev_e, label=cal.label(conf)), trace
 
     def status(self) -> dict:
         """How many releases and chunks, when built, and whether the corpus changed since."""

@@ -78,7 +78,11 @@ def squad_title(article: str, i: int) -> str:
 
 def load_squad(path: Path) -> tuple[list[Item], dict[str, str]]:
     """SQuAD questions, and its paragraphs as releases (file name -> text in the one-release layout)."""
-    d = json.loads(path.read_text(encoding="utf-8"))
+    return squad_items(json.loads(path.read_text(encoding="utf-8")))
+
+
+def squad_items(d: dict) -> tuple[list[Item], dict[str, str]]:
+    """`load_squad` on SQuAD data already read."""
     items, files = [], {}
     for art in d["data"]:
         for i, p in enumerate(art["paragraphs"]):
@@ -116,7 +120,7 @@ class Row:
     answered: bool
     score: float
     top_title: str
-    features: dict
+    label: str = ""  # the word the answer was shown with (confident / likely / unsure)
 
 
 def run(assistant, items: list[Item]) -> list[Row]:
@@ -125,7 +129,7 @@ def run(assistant, items: list[Item]) -> list[Row]:
         a, trace = assistant.ask_traced(it.question, history=it.history or None)
         # the span is kept even when abstaining, to score what another threshold would give
         rows.append(Row(it, trace.get("span_text", ""), a.evidence, a.answered, a.score,
-                        a.sources[0].title if a.sources else "", trace.get("features", {})))
+                        a.sources[0].title if a.sources else "", a.label))
     return rows
 
 
@@ -166,18 +170,37 @@ def threshold_for(rows: list[Row], answered_share: float) -> float:
     return scores[k] if 0 <= k < len(scores) else 0.0
 
 
-def calibrate(rows: list[Row]) -> dict:
-    """Fit the confidence model's weights: logistic regression of 'the span is right' on the features."""
-    keys = sorted(rows[0].features)
-    X = np.array([[r.features[k] for k in keys] for r in rows], dtype=float)
-    y = np.array([1.0 if r.item.answers and best_over(f1_score, r.text, r.item.answers) >= 0.5 else 0.0
-                  for r in rows])
-    Xb = np.hstack([np.ones((len(X), 1)), X])
-    w = np.zeros(Xb.shape[1])
-    for _ in range(3000):  # plain gradient descent with a little L2: a handful of features
-        p = 1 / (1 + np.exp(-Xb @ w))
-        w -= 0.5 * (Xb.T @ (p - y) / len(y) + 1e-3 * np.r_[0, w[1:]])
-    return {"bias": round(float(w[0]), 3), **{k: round(float(v), 3) for k, v in zip(keys, w[1:])}}
+def is_right(row: Row) -> bool:
+    """The span of an answerable question matches a gold answer (F1 >= 0.5), as the calibration counts it."""
+    return bool(row.item.answers) and best_over(f1_score, row.text, row.item.answers) >= 0.5
+
+
+def label_report(rows: list[Row], threshold: float) -> dict[str, dict]:
+    """How the answers given (score at or above `threshold`) fall into the labels they were shown
+    with, surest first, and what share of each was right (F1 >= 0.5): a check of the cut-offs in use."""
+    groups: dict[str, list[Row]] = collections.defaultdict(list)
+    for r in rows:
+        if r.text and r.score >= threshold:
+            groups[r.label].append(r)
+    out = {}
+    for name, group in sorted(groups.items(), key=lambda kv: -min(r.score for r in kv[1])):
+        out[name] = {"answers": len(group), "lowest_score": round(min(r.score for r in group), 4),
+                     "right_share": round(float(np.mean([is_right(r) for r in group])), 4)}
+    return out
+
+
+#: the figures the model card keeps for each question file
+RECORDED = ("release_at_1", "evidence_hit", "em", "f1", "answered_rate", "abstention_rate", "abstained_unanswerable",
+            "followups_right", "abstention_at_90pct_answered", "seconds_per_question")
+
+
+def record(model_dir: Path, name: str, m: dict) -> None:
+    """Keep `m`'s main figures in the reader's reader.json and model card, under the question file's name."""
+    from .reader import read_meta, write_meta
+
+    meta = read_meta(model_dir)
+    meta.setdefault("eval", {})[name] = {k: m[k] for k in RECORDED if k in m}
+    write_meta(model_dir, meta)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,13 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path, help="a .jsonl question file or a SQuAD 2.0 .json file")
     parser.add_argument("--index", help="index folder for .jsonl files (default: the default index)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    parser.add_argument("--calibrate", action="store_true", help="fit and print the confidence weights")
+    parser.add_argument("--labels", action="store_true",
+                        help="check the confidence labels: how the answers given fall into them, and how many were right")
+    parser.add_argument("--record", action="store_true",
+                        help="record these figures in the reader's model card (reader.json and README.md)")
     parser.add_argument("--errors", type=int, default=0, help="print up to N wrong answers")
     args = parser.parse_args(argv)
 
     from index.errors import CorpusError, IndexStoreError
 
     from .assistant import Assistant
+    from .reader import ReaderError
 
     try:
         if args.file.suffix == ".json":
@@ -200,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             items, index_dir = load_jsonl(args.file), args.index
         assistant = Assistant(index_dir)
-    except (CorpusError, IndexStoreError, OSError, ValueError) as exc:
+    except (CorpusError, IndexStoreError, ReaderError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     titles = {r.title for r in assistant._current().data.releases.values()}
@@ -218,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     m90 = metrics(rows, at90)
     m["abstention_at_90pct_answered"] = m90["abstention_rate"]
     m["f1_at_90pct_answered"] = m90["f1"]
-    if args.calibrate:
-        m["calibrated_weights"] = calibrate(rows)
+    if args.labels:
+        m["labels_in_use"] = label_report(rows, assistant.threshold)
+    if args.record:
+        record(assistant.reader.model_dir, args.file.name, m)
     if args.json:
         print(json.dumps(m))
     else:

@@ -34,26 +34,27 @@ def needs_context(q: Question) -> bool:
 _PERSONAL = re.compile(r"\b(he|she|they|him|her|them|his|their|its|it)\b", re.IGNORECASE)
 
 
-def with_context(q: Question, history: History, turns: int = 2) -> tuple[Question, str]:
-    """The question with earlier turns as context, and the text to embed.
+def with_context(q: Question, history: History, turns: int = 2) -> tuple[Question, str, str]:
+    """The question with earlier turns as context, the text to embed and the question the reader reads.
 
     After a "who" question, a pronoun is taken to mean its answer ("When does he take
     office?" -> "When does Mark Rutte take office?"); otherwise the earlier question's
-    words are added as weaker context ("he" in "What did he say?" is who was asked about).
+    words are added as weaker context ("he" in "What did he say?" is who was asked about)
+    to retrieval, and the reader reads the question as asked.
     """
     if not history or not needs_context(q):
-        return q, q.text
+        return q, q.text, q.text
     last_q, last_a = history[-1]
     if last_a and analyse(last_q).wh == "who" and _PERSONAL.search(q.text):
         possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "their", "its") else last_a  # noqa: E731
         text = _PERSONAL.sub(possessive, q.text, count=1)
         extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
         # the substituted name is in the embedded text already; in a sentence it says little
-        return replace(q, extra=extra, extra_weight=0.1), text
+        return replace(q, extra=extra, extra_weight=0.1), text, text
     recent = history[-turns:]
     extra = tuple(w for hq, ha in recent for w in words(f"{hq} {ha}") if w not in STOPWORDS and w not in q.content)
     context = " ".join(f"{hq} {ha}" for hq, ha in recent)
-    return replace(q, extra=extra), f"{context} {q.text}"
+    return replace(q, extra=extra), f"{context} {q.text}", q.text
 
 
 def previous_answers(history: History, turns: int = 2) -> list[str]:

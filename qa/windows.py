@@ -1,0 +1,89 @@
+"""What the reader reads: each of the best candidate sentences with its neighbours, and what it found there.
+
+A window is a stretch of one release (offsets into its text), so a span the reader marks in it
+maps straight back to the release: the answer stays verbatim.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.store import IndexData
+
+from .reader import Reader, SpanScore
+from .retrieve import Candidate, Retriever
+
+
+@dataclass(frozen=True)
+class Window:
+    """A candidate sentence and its neighbours in one release; `cand` is the candidate that made it."""
+
+    release_id: str
+    start: int
+    end: int
+    cand: Candidate
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's best span in a window, as offsets into the release's text."""
+
+    window: Window
+    start: int
+    end: int
+    score: float  # reader's start + end logit
+    null: float  # reader's no-answer logit for the window
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.null
+
+    def features(self) -> dict[str, float]:
+        """The signals the calibration combines: the reader's and retrieval's."""
+        c = self.window.cand
+        return {"margin": self.margin, "span": self.score, "null": self.null, "retrieval": c.score,
+                "cosine": c.cosine, "lexical": c.lexical, "passage": c.passage}
+
+
+def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = 1) -> list[Window]:
+    """Windows around the `n` best candidate sentences; a sentence already inside a window adds none."""
+    out: list[Window] = []
+    covered: set[int] = set()
+    sents = retriever.sentences
+    for cand in cands:
+        if len(out) >= n:
+            break
+        row = cand.sent.row
+        if row in covered:
+            continue
+        lo, hi = row, row
+        while lo > row - neighbours and lo > 0 and sents[lo - 1].release_id == cand.sent.release_id:
+            lo -= 1
+        while hi < row + neighbours and hi + 1 < len(sents) and sents[hi + 1].release_id == cand.sent.release_id:
+            hi += 1
+        covered.update(range(lo, hi + 1))
+        out.append(Window(cand.sent.release_id, sents[lo].start, sents[hi].end, cand))
+    return out
+
+
+def read(reader: Reader, question: str, data: IndexData, windows: list[Window]) -> list[Reading]:
+    """The reader's best span in each window (one forward pass), windows with no valid span left out."""
+    texts = [data.releases[w.release_id].text[w.start:w.end] for w in windows]
+    out = []
+    for w, s in zip(windows, reader.read(question, texts)):
+        if s is not None:
+            out.append(_reading(w, s))
+    return out
+
+
+def _reading(w: Window, s: SpanScore) -> Reading:
+    return Reading(w, w.start + s.start, w.start + s.end, s.score, s.null)
+
+
+def evidence_bounds(retriever: Retriever, reading: Reading) -> tuple[int, int]:
+    """The sentence(s) holding the reading's span: the answer is shown inside its sentence."""
+    row, rid = reading.window.cand.sent.row, reading.window.release_id
+    near = retriever.sentences[max(row - 2, 0):row + 3]  # a window spans its sentence and the neighbours
+    rows = [r for r in near if r.release_id == rid and r.start < reading.end and r.end > reading.start]
+    if not rows:
+        return reading.window.start, reading.window.end
+    return rows[0].start, rows[-1].end

@@ -1,0 +1,131 @@
+"""The trained reader: the shipped model itself, its integrity check, and a tiny training run."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import config
+from qa.reader import Reader, ReaderError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PASSAGES = [
+    "The harbour authority opened its new container terminal in Rotterdam on 3 May 2024.",
+    "NATO Allies decided to appoint Dutch Prime Minister Mark Rutte as the next Secretary General of NATO, "
+    "succeeding Jens Stoltenberg. He will take office on 1 October 2024.",
+]
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return Reader()
+
+
+def test_shipped_model_is_small_and_matches_its_hash():
+    meta = json.loads((config.READER_DIR / config.READER_META).read_text())
+    weights = config.READER_DIR / config.READER_WEIGHTS
+    assert weights.stat().st_size <= 25 * 1024 * 1024
+    from qa.train import file_sha256
+
+    assert file_sha256(weights) == meta["sha256"]
+    assert (config.READER_DIR / "README.md").is_file(), "the model card ships with the model"
+    assert meta["calibration"]["threshold"] > 0, "the shipped reader is calibrated"
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Who will succeed Jens Stoltenberg?", "Mark Rutte"),
+    ("When will he take office?", "1 October 2024"),
+    ("Where did the harbour authority open its terminal?", "Rotterdam"),
+])
+def test_reader_marks_the_answer_span(reader, question, expected):
+    spans = reader.read(question, PASSAGES)
+    assert len(spans) == 2
+    best = max((s for s in spans if s), key=lambda s: s.margin)
+    text = PASSAGES[best.passage][best.start:best.end]
+    assert expected in text and len(text) <= len(expected) + 12, text
+
+
+def test_reader_prefers_no_answer_where_the_passage_has_none(reader):
+    right, wrong = reader.read("Who will succeed Jens Stoltenberg?", [PASSAGES[1], PASSAGES[0]])
+    assert right.margin > wrong.margin
+    assert wrong.margin < 0, "a passage about a harbour does not say who succeeds Stoltenberg"
+
+
+def test_long_passages_are_read_in_overlapping_windows(reader):
+    filler = " ".join(f"The committee met on day {i} to discuss the budget." for i in range(60))
+    passage = filler + " The new terminal was designed by the architect Lena Ortiz. " + filler
+    (span,) = reader.read("Who designed the new terminal?", [passage])
+    assert passage[span.start:span.end] == "Lena Ortiz"
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    ("flip", "corrupt"), ("truncate", "corrupt"), ("delete", "missing"), ("meta", "missing or unreadable")])
+def test_damaged_model_files_get_one_clear_sentence(tmp_path, damage, fragment):
+    model = tmp_path / "reader"
+    shutil.copytree(config.READER_DIR, model)
+    weights = model / config.READER_WEIGHTS
+    if damage == "flip":
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "delete":
+        weights.unlink()
+    else:
+        (model / config.READER_META).write_text("{not json")
+    with pytest.raises(ReaderError, match=fragment) as err:
+        Reader(model)
+    assert "make train-reader" in str(err.value)
+
+
+def test_cli_reports_a_corrupt_model_in_one_sentence(tmp_path):
+    model = tmp_path / "reader"
+    shutil.copytree(config.READER_DIR, model)
+    (model / config.READER_WEIGHTS).write_bytes(b"garbage")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QA_READER_DIR=str(model), QA_INDEX_DIR=str(tmp_path / "none"))
+    out = subprocess.run([sys.executable, "-m", "qa", "Who will succeed Jens Stoltenberg?"], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "make train-reader" in out.stderr or "python -m index build" in out.stderr
+
+
+def _tiny_pool() -> dict:
+    def para(context, qas):
+        return {"context": context, "qas": [
+            {"id": f"q{i}-{q[:8]}", "question": q, "is_impossible": a is None,
+             "answers": [] if a is None else [{"text": a, "answer_start": context.index(a)}]}
+            for i, (q, a) in enumerate(qas)]}
+
+    return {"version": "v2.0", "data": [
+        {"title": "Harbour", "paragraphs": [para(PASSAGES[0], [
+            ("Where is the new container terminal?", "Rotterdam"), ("When did the terminal open?", "3 May 2024"),
+            ("Who closed the terminal?", None)])]},
+        {"title": "Alliance", "paragraphs": [para(PASSAGES[1], [
+            ("Who will succeed Jens Stoltenberg?", "Mark Rutte"), ("When will he take office?", "1 October 2024"),
+            ("Who was appointed in 2019?", None)])]},
+        {"title": "Held", "paragraphs": [para("The library was founded in 1924 by the writer Karel van de Woestijne.",
+                                              [("Who founded the library?", "Karel van de Woestijne")])]},
+    ]}
+
+
+def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps(_tiny_pool()))
+    out = tmp_path / "reader"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "qa.train", "--pool", str(pool), "--out", str(out), "--work",
+                          str(tmp_path / "work"), "--max-steps", "3", "--batch-size", "2", "--device", "cpu"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    meta = json.loads((out / config.READER_META).read_text())
+    assert meta["settings"]["max_steps"] == 3 and len(meta["held_out_articles"]) == 1
+    assert (out / config.READER_WEIGHTS).stat().st_size < 25 * 1024 * 1024
+    spans = Reader(out).read("Where is the new container terminal?", [PASSAGES[0]])
+    assert spans[0] is not None and 0 <= spans[0].start < spans[0].end <= len(PASSAGES[0])
