@@ -19,7 +19,6 @@ from index import config, store
 from index.errors import IndexStoreError
 from index.releases import Release
 
-from . import config as qa_config
 from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
@@ -164,7 +163,7 @@ class Assistant:
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
-        readings = read(self.reader, read_text, gen.data, make_windows(gen.retriever, cands, qa_config.N_WINDOWS))
+        readings = read(self.reader, read_text, gen.data, make_windows(gen.retriever, cands, self.calibration.windows))
         trace = {"readings": [(r.features(), gen.data.releases[r.window.release_id].text[r.start:r.end])
                               for r in readings]}
         cal = self.calibration

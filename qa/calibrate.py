@@ -33,7 +33,10 @@ LABEL_PRECISION = {"confident": 0.8, "likely": 0.5}
 #: answers per bin of the fit the labels' cut-offs are read from
 LABEL_MIN_ANSWERS = 20
 FEATURES = ("margin", "span", "null", "retrieval", "cosine", "lexical")
-RANK_GRID = {"retrieval": (0.0, 0.5, 1.0, 2.0, 3.0, 5.0), "cosine": (0.0, 1.0, 2.0, 4.0)}
+RANK_GRID = {"retrieval": (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 40.0), "cosine": (0.0, 1.0, 2.0, 4.0, 6.0, 8.0)}
+#: windows per question tried; the fewest within WINDOWS_TOLERANCE of the best F1 is kept (fewer is faster)
+WINDOW_CHOICES = (2, 3, 4, 6)
+WINDOWS_TOLERANCE = 0.005
 
 
 @dataclass
@@ -42,6 +45,16 @@ class Asked:
 
     answers: list[str]
     readings: list[tuple[dict, str]]
+
+    def __post_init__(self) -> None:
+        self.f1 = [_f1(text, self.answers) if self.answers else 0.0 for _, text in self.readings]
+
+    def first(self, n: int) -> "Asked":
+        """The question as if only its first `n` windows had been read."""
+        keep = [i for i, (f, _) in enumerate(self.readings) if f.get("position", 0) < n]
+        out = Asked.__new__(Asked)
+        out.answers, out.readings, out.f1 = self.answers, [self.readings[i] for i in keep], [self.f1[i] for i in keep]
+        return out
 
 
 def ask_all(assistant, items) -> list[Asked]:
@@ -60,10 +73,11 @@ def _f1(text: str, answers: list[str]) -> float:
     return best_over(f1_score, text, answers)
 
 
-def choose(asked: Asked, rank: dict[str, float]) -> tuple[dict, str] | None:
+def chosen(asked: Asked, rank: dict[str, float]) -> int | None:
+    """Index of the reading the rank weights pick, None when nothing was read."""
     if not asked.readings:
         return None
-    return max(asked.readings, key=lambda r: sum(w * r[0][k] for k, w in rank.items()))
+    return max(range(len(asked.readings)), key=lambda i: sum(w * asked.readings[i][0][k] for k, w in rank.items()))
 
 
 def fit_rank(data: list[Asked]) -> tuple[dict[str, float], float]:
@@ -72,10 +86,18 @@ def fit_rank(data: list[Asked]) -> tuple[dict[str, float], float]:
     best, best_f1 = {"margin": 1.0}, -1.0
     for combo in itertools.product(*RANK_GRID.values()):
         rank = {"margin": 1.0, **dict(zip(RANK_GRID, combo))}
-        f1 = float(np.mean([_f1(c[1], a.answers) if (c := choose(a, rank)) else 0.0 for a in ans]))
+        f1 = float(np.mean([a.f1[i] if (i := chosen(a, rank)) is not None else 0.0 for a in ans]))
         if f1 > best_f1 + 1e-9:
             best, best_f1 = rank, f1
     return {k: v for k, v in best.items() if v}, best_f1
+
+
+def fit_windows(data: list[Asked]) -> tuple[int, dict[str, float], float, dict[int, float]]:
+    """The fewest windows per question that do as well as reading them all, with their rank weights."""
+    fits = {n: fit_rank([a.first(n) for a in data]) for n in WINDOW_CHOICES}
+    top = max(f1 for _, f1 in fits.values())
+    n = min(n for n, (_, f1) in fits.items() if f1 >= top - WINDOWS_TOLERANCE)
+    return n, fits[n][0], fits[n][1], {k: round(f1, 4) for k, (_, f1) in fits.items()}
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
@@ -129,27 +151,29 @@ def label_cutoffs(scored: list[tuple[float, bool]], targets: dict[str, float] = 
 
 
 def fit(data: list[Asked]) -> tuple[Calibration, dict]:
-    rank, rank_f1 = fit_rank(data)
-    chosen = [choose(a, rank) for a in data]
-    keep = [i for i, c in enumerate(chosen) if c is not None]
-    X = np.array([[chosen[i][0][k] for k in FEATURES] for i in keep], dtype=float)
-    f1 = np.array([_f1(chosen[i][1], data[i].answers) if data[i].answers else 0.0 for i in keep])
+    windows, rank, rank_f1, by_windows = fit_windows(data)
+    data = [a.first(windows) for a in data]
+    picks = [chosen(a, rank) for a in data]
+    keep = [i for i, c in enumerate(picks) if c is not None]
+    X = np.array([[data[i].readings[picks[i]][0][k] for k in FEATURES] for i in keep], dtype=float)
+    f1 = np.array([data[i].f1[picks[i]] for i in keep])
     answerable = np.array([bool(data[i].answers) for i in keep])
     right = (f1 >= 0.5) & answerable
     w = fit_logistic(X, right.astype(float))
     weights = {"bias": round(float(w[0]), 4), **{k: round(float(v), 4) for k, v in zip(FEATURES, w[1:])}}
     cal = Calibration(rank=rank, weights=weights)
-    p = np.array([cal.probability(chosen[i][0]) for i in keep])
+    p = np.array([cal.probability(data[i].readings[picks[i]][0]) for i in keep])
     threshold, curve = operating_point(p, f1, answerable)
     cutoffs = label_cutoffs(list(zip(p.tolist(), right.tolist())))
     said = p >= threshold
     report = {"questions": len(data), "answerable": int(answerable.sum()), "rank_f1_all_answered": round(rank_f1, 4),
+              "rank_f1_by_windows": by_windows,
               "answered_rate": round(float(said[answerable].mean()), 4),
               "refused_unanswerable": round(float((~said[~answerable]).mean()), 4),
               "f1_answerable": round(float(np.where(said, f1, 0)[answerable].mean()), 4),
               "overall_f1": round(float(np.where(answerable, np.where(said, f1, 0), ~said).mean()), 4),
               "curve": [tuple(round(x, 4) for x in c) for c in curve[:: max(1, len(curve) // 25)]]}
-    return Calibration(rank, weights, round(threshold, 4), cutoffs, "held-out training-pool articles"), report
+    return Calibration(rank, weights, round(threshold, 4), cutoffs, windows, "held-out training-pool articles"), report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader", type=Path, default=config.READER_DIR)
     parser.add_argument("--pool", type=Path, default=config.TRAIN_POOL)
     parser.add_argument("--dry-run", action="store_true", help="print the fit, do not write reader.json")
+    parser.add_argument("--readings", type=Path, default=config.TRAIN_WORK_DIR / "calibration-readings.json",
+                        help="where the held-out readings are kept (git-ignored), to refit with --reuse")
+    parser.add_argument("--reuse", action="store_true", help="refit on the kept readings instead of asking again")
     args = parser.parse_args(argv)
 
     from .assistant import Assistant
@@ -168,11 +195,22 @@ def main(argv: list[str] | None = None) -> int:
     if not held:
         print("error: reader.json names no held-out articles; retrain with `make train-reader`.", file=sys.stderr)
         return 2
-    pool = json.loads(args.pool.read_text(encoding="utf-8"))
-    items, files = squad_items({"data": [a for a in pool["data"] if a["title"] in held]})
-    assistant = Assistant(squad_index(files), reader=Reader(args.reader), calibration=Calibration())
     t0 = time.perf_counter()
-    data = ask_all(assistant, items)
+    if args.reuse:
+        kept = json.loads(args.readings.read_text(encoding="utf-8"))
+        if kept.get("sha256") != meta.get("sha256"):
+            print("error: the kept readings are of another reader model; run without --reuse.", file=sys.stderr)
+            return 2
+        data = [Asked(a, [tuple(r) for r in rs]) for a, rs in kept["asked"]]
+    else:
+        pool = json.loads(args.pool.read_text(encoding="utf-8"))
+        items, files = squad_items({"data": [a for a in pool["data"] if a["title"] in held]})
+        # read as many windows as calibration may choose from, whatever the reader's current setting
+        assistant = Assistant(squad_index(files), reader=Reader(args.reader), calibration=Calibration())
+        data = ask_all(assistant, items)
+        args.readings.parent.mkdir(parents=True, exist_ok=True)
+        args.readings.write_text(json.dumps({"sha256": meta.get("sha256"),
+                                             "asked": [(a.answers, a.readings) for a in data]}), encoding="utf-8")
     cal, report = fit(data)
     report["seconds"] = round(time.perf_counter() - t0)
     print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))

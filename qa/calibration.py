@@ -3,7 +3,8 @@
 Three fitted pieces, stored with the reader (reader.json, written by `python -m qa.calibrate`):
 - `rank`: weights over a window's signals (reader margin, retrieval score) that pick the answer;
 - `weights`: a logistic model of "the chosen span is right", giving `score` in [0, 1];
-- `threshold` below which the assistant abstains, and the cut-offs of the plain labels.
+- `threshold` below which the assistant abstains, and the cut-offs of the plain labels;
+- `windows`: how many windows the reader reads per question.
 """
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ class Calibration:
     threshold: float = 0.5
     #: lowest score of each label; below the last one an answer is "unsure"
     cutoffs: dict[str, float] = field(default_factory=lambda: {"confident": 0.8, "likely": 0.5})
+    windows: int = config.N_WINDOWS
     fitted_on: str = "defaults (not fitted)"
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Calibration":
         if not d:
             return cls()
-        known = {k: d[k] for k in ("rank", "weights", "threshold", "cutoffs", "fitted_on") if k in d}
+        known = {k: d[k] for k in ("rank", "weights", "threshold", "cutoffs", "windows", "fitted_on") if k in d}
         return cls(**known)
 
     def to_dict(self) -> dict:

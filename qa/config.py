@@ -23,7 +23,8 @@ READER_MAX_LENGTH = 256
 READER_STRIDE = 96
 #: longest answer, in word pieces
 MAX_ANSWER_PIECES = 30
-#: windows the reader reads per question (one forward pass)
+#: windows the reader reads per question (one forward pass): calibration reads this many and keeps the
+#: fewest that do as well (Calibration.windows)
 N_WINDOWS = 6
 
 #: training material (outside the product: only `python -m qa.train` reads it)

@@ -105,7 +105,10 @@ def model_card(meta: dict) -> str:
         "- never used: `squad2_dev_subset.json`, `nato_dev.jsonl` (they are only for measuring).", "",
         "## Settings", "",
         *[f"- {k}: {v}" for k, v in s.items()],
-        f"- device: {meta.get('device', '?')}; final training loss: {meta.get('final_loss')}", "",
+        f"- device: {meta.get('device', '?')}; final training loss: {meta.get('final_loss')}",
+        *[f"- continued from an earlier round: {h.get('settings')}, final loss {h.get('final_loss')}, "
+          f"{h.get('train_seconds_this_run')} s on {h.get('device')}" for h in meta.get("history", [])],
+        *[f"- note: {n}" for n in meta.get("notes", [])], "",
         "## Calibration (held-out pool articles)", "",
     ]
     if cal:

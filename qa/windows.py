@@ -21,6 +21,7 @@ class Window:
     start: int
     end: int
     cand: Candidate
+    position: int = 0  # its rank among the windows of a question (0: made from the best candidate)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Reading:
         """The signals the calibration combines: the reader's and retrieval's."""
         c = self.window.cand
         return {"margin": self.margin, "span": self.score, "null": self.null, "retrieval": c.score,
-                "cosine": c.cosine, "lexical": c.lexical, "passage": c.passage}
+                "cosine": c.cosine, "lexical": c.lexical, "passage": c.passage, "position": self.window.position}
 
 
 def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = 1) -> list[Window]:
@@ -61,7 +62,7 @@ def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbour
         while hi < row + neighbours and hi + 1 < len(sents) and sents[hi + 1].release_id == cand.sent.release_id:
             hi += 1
         covered.update(range(lo, hi + 1))
-        out.append(Window(cand.sent.release_id, sents[lo].start, sents[hi].end, cand))
+        out.append(Window(cand.sent.release_id, sents[lo].start, sents[hi].end, cand, len(out)))
     return out
 
 

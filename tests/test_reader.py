@@ -129,3 +129,24 @@ def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
     assert (out / config.READER_WEIGHTS).stat().st_size < 25 * 1024 * 1024
     spans = Reader(out).read("Where is the new container terminal?", [PASSAGES[0]])
     assert spans[0] is not None and 0 <= spans[0].start < spans[0].end <= len(PASSAGES[0])
+
+
+def test_calibration_fit_learns_from_held_out_readings():
+    """On readings where the reader's margin alone picks a wrong window but retrieval ranks the right one first,
+    the fitted rank weights lean on retrieval, and the threshold refuses what is never right."""
+    from qa.calibrate import Asked, fit
+
+    def reading(margin, retrieval, text, position):
+        return ({"margin": margin, "span": margin + 5, "null": 5.0, "retrieval": retrieval, "cosine": retrieval / 2,
+                 "lexical": 0.5, "passage": 1.0, "position": position}, text)
+
+    data = []
+    for i in range(60):
+        right, wrong = f"answer {i}", f"distractor {i}"
+        data.append(Asked([right], [reading(2.0, 2.0, right, 0), reading(3.0, 0.5, wrong, 1)]))
+        data.append(Asked([], [reading(-2.0 - i / 30, 0.3, wrong, 0), reading(-3.0, 0.2, wrong, 1)]))
+    cal, report = fit(data)
+    assert cal.rank.get("retrieval", 0) + cal.rank.get("cosine", 0) > 0
+    assert report["rank_f1_all_answered"] == 1.0
+    assert report["answered_rate"] >= 0.85 and report["refused_unanswerable"] >= 0.9
+    assert cal.windows == 2 and 0 < cal.threshold < 1
