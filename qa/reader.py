@@ -2,7 +2,10 @@
 
 It reads several passages in one forward pass and decodes spans as Hugging Face's `run_qa.py`
 does: the best start/end pair inside the passage (end >= start, at most MAX_ANSWER_PIECES long),
-scored by start + end logit, against the window's null score (the [CLS] position).
+scored by start + end logit, against the window's null score (the [CLS] position). A span made
+mostly of the question's own word pieces is passed over: an answer that restates the question
+("Mark Rutte will succeed Jens Stoltenberg" for "Who will succeed Jens Stoltenberg?") says no more
+than its new words.
 """
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from . import config
+
+
+#: a span with more than this share of its word pieces found in the question (and at least two of them)
+#: restates it; one such piece is common in a right answer ("the NATO Cooperative Security Division")
+MAX_ASKED_SHARE = 1 / 3
 
 
 class ReaderError(RuntimeError):
@@ -194,9 +202,11 @@ class Reader:
             out = self.model(**enc)
         starts, ends = out.start_logits.float().numpy(), out.end_logits.float().numpy()
         best: list[SpanScore | None] = [None] * len(passages)
+        ids = enc["input_ids"].numpy()
         for i in range(len(owners)):
             seq = np.array([s if s is not None else -1 for s in enc.sequence_ids(i)])
-            span = _best_span(starts[i], ends[i], offsets[i], seq == 1, max_answer_pieces, n_best)
+            asked = np.isin(ids[i], ids[i][seq == 0])
+            span = _best_span(starts[i], ends[i], offsets[i], seq == 1, asked, max_answer_pieces, n_best)
             if span is None:
                 continue
             p = int(owners[i])
@@ -207,8 +217,9 @@ class Reader:
         return best
 
 
-def _best_span(start_logits, end_logits, offsets, in_context, max_len: int, n_best: int):
-    """(char start, char end, score) of the best valid span of one window, as in run_qa.py's post-processing."""
+def _best_span(start_logits, end_logits, offsets, in_context, asked, max_len: int, n_best: int):
+    """(char start, char end, score) of the best valid span of one window, as in run_qa.py's post-processing;
+    `asked` marks the word pieces that also occur in the question (a span mostly of those is passed over)."""
     ctx = np.flatnonzero(in_context)
     if not len(ctx):
         return None
@@ -218,6 +229,9 @@ def _best_span(start_logits, end_logits, offsets, in_context, max_len: int, n_be
     for s in s_idx:
         for e in e_idx:
             if e < s or e - s + 1 > max_len:
+                continue
+            repeated = asked[s:e + 1]
+            if repeated.sum() >= 2 and repeated.mean() > MAX_ASKED_SHARE:
                 continue
             score = float(start_logits[s] + end_logits[e])
             if best is None or score > best[2]:

@@ -31,7 +31,7 @@ from ui.access import (
 )
 from ui.gate import BUSY_MESSAGE, Gate
 
-Q = "Who will succeed Jens Stoltenberg?"
+Q = "Who will succeed Jens Stoltenberg as Secretary General?"
 ADMIN_PASSWORD = "correct horse battery"
 NEW_RELEASE = (
     "Port of Kelby opens a new ferry terminal\n\nSource: Port of Kelby\n\n"
