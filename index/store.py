@@ -83,7 +83,8 @@ def chunk_document(release: Release, chunk: Chunk) -> str:
     return f"{release.title}\n{chunk.text}"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -209,8 +210,8 @@ def save(index_dir: Path, data: IndexData) -> Path:
     retriever.save(str(gen / BM25_DIR), show_progress=False)
     (gen / BM25_DIR / "chunk_ids.json").write_text(json.dumps(ids))
 
-    checksums = {name: _sha256(gen / name) for name in FILES}
-    checksums.update({f"{BM25_DIR}/{p.name}": _sha256(p) for p in sorted((gen / BM25_DIR).iterdir())})
+    checksums = {name: file_sha256(gen / name) for name in FILES}
+    checksums.update({f"{BM25_DIR}/{p.name}": file_sha256(p) for p in sorted((gen / BM25_DIR).iterdir())})
     manifest = dict(data.manifest, files=checksums, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     with open(gen / MANIFEST, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1, ensure_ascii=False)
@@ -292,7 +293,7 @@ def _verify_files(gen: Path, manifest: dict, index_dir: Path, checksums: bool = 
         path = gen / name
         if not path.is_file():
             raise IndexStoreError(f"The index in {index_dir} is incomplete ({name} is missing); {REBUILD_HINT}.")
-        if checksums and files.get(name) != _sha256(path):
+        if checksums and files.get(name) != file_sha256(path):
             raise IndexStoreError(
                 f"The index file {name} in {index_dir} is corrupt (its checksum does not match); {REBUILD_HINT}.")
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index.store import file_sha256
+
 from . import config
 
 
@@ -61,12 +63,6 @@ def load_tokenizer():
     return AutoTokenizer.from_pretrained(str(base_model_path()))
 
 
-def _sha256(path: Path) -> str:
-    from .train import file_sha256
-
-    return file_sha256(path)
-
-
 def export_reader(model, out_dir: Path, meta: dict) -> Path:
     """Write the trained model as the shipped reader: fp16 weights without the shared table, config, meta."""
     import torch
@@ -80,7 +76,7 @@ def export_reader(model, out_dir: Path, meta: dict) -> Path:
     save_file(state, str(weights))
     model.config.to_json_file(str(out_dir / "config.json"))
     # a new model starts uncalibrated: `python -m qa.calibrate` fits its calibration
-    meta = {**meta, "weights": config.READER_WEIGHTS, "sha256": _sha256(weights), "calibration": {}}
+    meta = {**meta, "weights": config.READER_WEIGHTS, "sha256": file_sha256(weights), "calibration": {}}
     write_meta(out_dir, meta)
     return out_dir
 
@@ -146,7 +142,7 @@ def check_reader(model_dir: str | os.PathLike | None = None) -> dict:
     weights = model_dir / meta.get("weights", config.READER_WEIGHTS)
     if not weights.is_file():
         raise ReaderError(f"The reader model file {weights} is missing; run `make train-reader` to rebuild it.")
-    if _sha256(weights) != meta.get("sha256"):
+    if file_sha256(weights) != meta.get("sha256"):
         raise ReaderError(f"The reader model file {weights} is corrupt (its sha256 does not match "
                           f"{config.READER_META}); run `make train-reader` to rebuild it.")
     return meta

@@ -12,7 +12,6 @@ so the shipped model shares it with the bundled embedding model and stays small.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -20,6 +19,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from index.store import file_sha256
 
 from . import config
 
@@ -92,14 +93,6 @@ def features(tokenizer, records: list[dict], max_length: int, stride: int) -> li
                     "token_type_ids": enc["token_type_ids"][i], "start_positions": start_pos,
                     "end_positions": end_pos})
     return out
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- training --------------------------------------------------------------------

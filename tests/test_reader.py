@@ -31,7 +31,7 @@ def test_shipped_model_is_small_and_matches_its_hash():
     meta = json.loads((config.READER_DIR / config.READER_META).read_text())
     weights = config.READER_DIR / config.READER_WEIGHTS
     assert weights.stat().st_size <= 25 * 1024 * 1024
-    from qa.train import file_sha256
+    from index.store import file_sha256
 
     assert file_sha256(weights) == meta["sha256"]
     assert (config.READER_DIR / "README.md").is_file(), "the model card ships with the model"
