@@ -178,8 +178,13 @@ class Reader:
             raise ReaderError(f"The reader model at {self.model_dir} does not fit its config "
                               f"(missing {missing[:2]}, unexpected {unexpected[:2]}); run `make train-reader`.")
         model.eval()
-        # dynamic int8 for the linear layers: as fast as bf16 here and independent of CPU bf16 support
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        # dynamic int8 for the linear layers: 4 windows of 87 word pieces, 2 threads, warm: int8 26.5 ms,
+        # bf16 autocast 39.8 ms, fp32 53.4 ms (torch warns that this API will move; it works in the pinned 2.13)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
     def read(self, question: str, passages: list[str], max_answer_pieces: int = config.MAX_ANSWER_PIECES,
              n_best: int = 20) -> list[SpanScore | None]:
