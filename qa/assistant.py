@@ -101,8 +101,8 @@ class Assistant:
         question); `calibration` and `threshold` override the reader's own."""
         self.index_dir = config.index_dir(index_dir)
         self._reader = reader if isinstance(reader, Reader) else None
+        self._reader_dir = None if self._reader else reader
         meta = self._reader.meta if self._reader else check_reader(reader)
-        self._reader_dir = reader
         self.calibration = calibration or Calibration.from_dict(meta.get("calibration"))
         self.threshold = self.calibration.threshold if threshold is None else threshold
         self._swap = threading.Lock()  # held only while a new generation is loaded, never across a question
