@@ -131,6 +131,10 @@ class Retriever:
             for r in rows:
                 self.row_chunks.setdefault(r, []).append(cid)
         self.bm25_ids = np.asarray(data.bm25_ids, dtype=np.int64)
+        # the release of each BM25 row and of each sentence row, so a date range filters them with one np.isin
+        self.bm25_release = np.array([c.release_id if (c := data.chunks.get(int(cid))) else "" for cid in self.bm25_ids],
+                                     dtype=str)
+        self.sentence_release = np.array([ref.release_id for ref in self.sentences], dtype=str)
         self.chunk_days = {cid: frozenset().union(*(self.sentences[r].days for r in rows))
                            for cid, rows in self.chunk_rows.items()}
 
@@ -188,9 +192,7 @@ class Retriever:
         if stems and len(self.bm25_ids):
             scores = self.data.bm25.get_scores(stems)
             if allowed is not None:
-                keep = np.fromiter((self._chunk_release(int(c)) in allowed for c in self.bm25_ids), bool,
-                                   len(self.bm25_ids))
-                scores = np.where(keep, scores, 0.0)
+                scores = np.where(np.isin(self.bm25_release, list(allowed)), scores, 0.0)
             top = np.argsort(-scores)[:k]
             for rank, i in enumerate(top):
                 if scores[i] <= 0:
@@ -202,10 +204,6 @@ class Retriever:
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         best = max(fused.values(), default=1.0)
         return {cid: v / best for cid, v in fused.items()}, dense_sims
-
-    def _chunk_release(self, cid: int) -> str | None:
-        c = self.data.chunks.get(cid)
-        return c.release_id if c is not None else None
 
     def _day_ranking(self, days: frozenset[str], fused: dict[int, float], allowed: set[str] | None) -> list[int]:
         """Chunks whose release is dated on one of `days` (best fused first), then chunks carrying one."""
@@ -235,8 +233,7 @@ class Retriever:
             sims = self.matrix @ qvec[0]
             pick = sims
             if allowed is not None or days:
-                inside = np.fromiter((allowed is None or ref.release_id in allowed for ref in self.sentences), bool,
-                                     len(self.sentences))
+                inside = np.isin(self.sentence_release, list(allowed)) if allowed is not None else True
                 pick = np.where(inside, sims, -np.inf)
                 if days:  # the sentences carrying a day the question names are candidates too
                     carrying = np.fromiter((bool(ref.days & days) for ref in self.sentences), bool, len(self.sentences))
