@@ -45,16 +45,16 @@ class Asked:
 
     answers: list[str]
     readings: list[tuple[dict, str]]
+    f1: list[float] | None = None  # of each reading's span; scored once, when not given
 
     def __post_init__(self) -> None:
-        self.f1 = [_f1(text, self.answers) if self.answers else 0.0 for _, text in self.readings]
+        if self.f1 is None:
+            self.f1 = [_f1(text, self.answers) if self.answers else 0.0 for _, text in self.readings]
 
     def first(self, n: int) -> "Asked":
         """The question as if only its first `n` windows had been read."""
         keep = [i for i, (f, _) in enumerate(self.readings) if f.get("position", 0) < n]
-        out = Asked.__new__(Asked)
-        out.answers, out.readings, out.f1 = self.answers, [self.readings[i] for i in keep], [self.f1[i] for i in keep]
-        return out
+        return Asked(self.answers, [self.readings[i] for i in keep], [self.f1[i] for i in keep])
 
 
 def ask_all(assistant, items) -> list[Asked]:
@@ -77,7 +77,8 @@ def chosen(asked: Asked, rank: dict[str, float]) -> int | None:
     """Index of the reading the rank weights pick, None when nothing was read."""
     if not asked.readings:
         return None
-    return max(range(len(asked.readings)), key=lambda i: sum(w * asked.readings[i][0][k] for k, w in rank.items()))
+    score = Calibration(rank=rank).rank_score
+    return max(range(len(asked.readings)), key=lambda i: score(asked.readings[i][0]))
 
 
 def fit_rank(data: list[Asked]) -> tuple[dict[str, float], float]:
