@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SHARED := ../shared/data
 
-.PHONY: install browser index run test eval bench bench-index train-reader calibrate clean
+.PHONY: install browser index run test eval bench bench-index bench-scale train-reader calibrate clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ bench: install
 
 bench-index: install
 	$(BIN)/python scripts/bench_index.py
+
+# build, search and ask() at 10^3..10^6 chunks (real embeddings up to 10^4, synthetic vectors above)
+bench-scale: install
+	$(BIN)/python scripts/bench_scale.py
 
 clean:
 	rm -rf .index .pytest_cache  # .train/ (training checkpoints) is kept: remove it by hand

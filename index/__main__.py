@@ -1,8 +1,10 @@
-"""Command line: `python -m index build [--corpus DIR] [--index DIR] [--full] [--json]` and `watch`."""
+"""Command line: `python -m index build [--corpus DIR] [--index DIR] [--full] [--json] [--no-wait]
+[--vector-index KIND] [--device DEVICE] [--ray [ADDRESS] [--workers N]]` and `watch`."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import config
@@ -46,6 +48,18 @@ def _progress_bar():
     return update, close
 
 
+def _use_device(name: str) -> None:
+    """Embed on `name` in this process (and its Ray workers, which inherit the environment)."""
+    import torch
+
+    name = name.strip().lower()
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise IndexStoreError(f"--device {name} was asked for, but torch sees no GPU here; use --device cpu or auto.")
+    if name not in ("auto", "cpu", "mps") and not name.startswith("cuda"):
+        raise IndexStoreError(f"--device {name} is not a device; give auto, cpu, cuda or cuda:N.")
+    os.environ[config.DEVICE_ENV] = name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m index", description="Build or watch the release index.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,9 +72,25 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--full", action="store_true", help="re-embed everything instead of only what changed")
     build.add_argument("--json", action="store_true", help="print the report as one JSON object")
     build.add_argument("--no-wait", action="store_true", help="fail at once if another build is running")
+    build.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="split and embed on Ray (the `scale` extra): on the cluster at ADDRESS (host:port of "
+                            "its head, ray://host:port, or auto), or on a Ray started on this machine when no "
+                            "address is given")
+    build.add_argument("--workers", type=int, metavar="N",
+                       help="with --ray: releases embedded by N workers at once (default: the cluster's CPUs)")
+    build.add_argument("--vector-index", choices=("auto", "flat", "ivf", "hnsw"),
+                       help="FAISS index type: flat (exact), ivf or hnsw (approximate); kept by later builds "
+                            "until `auto` chooses by size again (default: the type kept, else by size)")
+    build.add_argument("--device", metavar="DEVICE",
+                       help="where to embed: auto (a GPU when torch sees one; the default), cpu, cuda, cuda:N")
     watch = sub.choices["watch"]
     watch.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before rebuilding")
     args = parser.parse_args(argv)
+    if args.command == "build" and args.workers is not None:
+        if args.ray is None:
+            parser.error("--workers goes with --ray")
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
 
     corpus, index = config.corpus_dir(args.corpus), config.index_dir(args.index)
     try:
@@ -71,10 +101,20 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .build import build_index
 
+        processor = None
+        if args.device:
+            _use_device(args.device)
+        if args.ray is not None:
+            from .distributed import ray_processor
+
+            # Checks the address (and that Ray is installed) before the build starts; Ray itself is
+            # started only when there is something to embed.
+            processor = ray_processor(args.ray, workers=args.workers)
         update, close = _progress_bar() if not args.json else (_say_waiting, lambda: None)
         try:
             report = build_index(corpus, index, full=args.full, progress=update,
-                                 lock_timeout=0 if args.no_wait else -1)
+                                 lock_timeout=0 if args.no_wait else -1, processor=processor,
+                                 vector_kind=args.vector_index)
         finally:
             close()
     except (CorpusError, IndexStoreError) as exc:

@@ -76,8 +76,7 @@ class VectorIndexSettings:
     ivf_nprobe: int = 32  # lists scanned per query (more when a filter leaves few vectors)
     hnsw_m: int = 32
     hnsw_ef_construction: int = 64
-    hnsw_ef_search: int = 64
-    filter_scan: int = 200  # IVF: a filtered search probes enough lists to meet about this many allowed vectors
+    hnsw_ef_search: int = 128
     hnsw_exact_share: float = 0.05  # HNSW: a filter keeping under this share of the vectors is searched exactly
     seed: int = 1234
 

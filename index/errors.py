@@ -11,3 +11,7 @@ class IndexStoreError(Exception):
 
 class BuildLockedError(IndexStoreError):
     """Another build holds the index's lock."""
+
+
+class DistributedBuildError(IndexStoreError):
+    """Ray could not be reached, or could not do the build's work; the index is left as it was."""

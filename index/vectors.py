@@ -24,7 +24,7 @@ KINDS = ("flat", "ivf", "hnsw")
 
 
 def choose_kind(n_vectors: int, settings: VectorIndexSettings = VECTOR_INDEX) -> str:
-    """"flat" up to `settings.flat_max` vectors, the approximate kind above."""
+    """The kind for n vectors: flat up to `settings.flat_max`, `settings.approximate` above."""
     return "flat" if n_vectors <= settings.flat_max else settings.approximate
 
 
@@ -141,15 +141,17 @@ def suits(index: faiss.Index, n_vectors: int, kind: str | None = None,
           settings: VectorIndexSettings = VECTOR_INDEX) -> bool:
     """Whether `index` may be kept (added to, removed from) for n vectors, or should be rebuilt.
 
-    It must be of the kind wanted (`kind`, else the one chosen by size) and, for IVF, have a number of
-    lists within a factor of two of the one for n (that is, n within 4x of the size it was trained for).
+    It must be of the kind wanted (`kind`, else the one chosen by size) with the storage of `settings`
+    and, for IVF, a number of lists within a factor of two of the one for n (n within about 4x of the
+    size it was trained for).
     """
-    have = kind_of(index)
-    if have != (kind or choose_kind(n_vectors, settings)):
+    have = describe(index, settings)
+    if (have["kind"], have["storage"]) != (kind or choose_kind(n_vectors, settings),
+                                           "float16" if settings.float16 else "float32"):
         return False
-    if have == "ivf":
-        nlist, want = _parts(index)[1].nlist, ivf_lists(n_vectors, settings)
-        return want // 2 <= nlist <= want * 2
+    if have["kind"] == "ivf":
+        want = ivf_lists(n_vectors, settings)
+        return want // 2 <= have["nlist"] <= want * 2
     return True
 
 
@@ -161,8 +163,8 @@ def save(index: faiss.Index, path: str | Path) -> None:
 def load(path: str | Path, mmap: bool = True) -> faiss.Index:
     """Read an index; with `mmap`, its vectors (and IVF lists, HNSW graph) stay in the file's pages.
 
-    A memory-mapped index is read-only: faiss crashes rather than raise on a write to a flat or HNSW one,
-    so load with `mmap=False` to add or remove ids.
+    A memory-mapped index is read-only, and faiss crashes (it does not raise) on a write to one:
+    load with `mmap=False` to add or remove ids.
     """
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
 
@@ -191,8 +193,9 @@ def search(index: faiss.Index, queries: np.ndarray, k: int, allowed_ids: np.ndar
            settings: VectorIndexSettings = VECTOR_INDEX) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the best k per query, of shape (queries, min(k, candidates)); -1 where none.
 
-    `allowed_ids` restricts the search to those ids; the fewer they are, the more of an approximate
-    index is searched (all of it, exactly, when few), so a small allowed set still gives its best matches.
+    `allowed_ids` restricts the search to those ids. An approximate index then looks further, as far
+    as it would unfiltered among that many vectors (IVF: nprobe / share lists; HNSW: efSearch / share,
+    or an exact scan when the share is small), and rows left short of k are searched exactly.
     """
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     n = index.ntotal
@@ -202,21 +205,18 @@ def search(index: faiss.Index, queries: np.ndarray, k: int, allowed_ids: np.ndar
         return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
     outer, inner = _parts(index)
     sel = {} if allowed is None else {"sel": allowed.selector}
+    share = 1.0 if allowed is None else min(1.0, allowed.count / n)
     if isinstance(inner, faiss.IndexIVF):
-        nprobe = settings.ivf_nprobe
-        if allowed is not None:  # probe lists enough to meet about `filter_scan` allowed vectors
-            nprobe = max(nprobe, math.ceil(settings.filter_scan * inner.nlist / allowed.count))
-        nprobe = min(nprobe, inner.nlist)
+        nprobe = min(inner.nlist, math.ceil(settings.ivf_nprobe / share))
         scores, ids = index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe, **sel))
-        short = (ids < 0).any(axis=1)  # the lists probed held fewer than k allowed ids: probe them all
+        short = (ids < 0).any(axis=1)  # the lists probed held fewer than k allowed ids
         if short.any() and nprobe < inner.nlist:
             params = faiss.SearchParametersIVF(nprobe=inner.nlist, **sel)
             scores[short], ids[short] = index.search(queries[short], k, params=params)
         return scores, ids
     if isinstance(inner, faiss.IndexHNSW):
-        share = 1.0 if allowed is None else allowed.count / n
         if share < settings.hnsw_exact_share:
-            return _exact_hnsw(outer, inner, queries, k, allowed.selector)
+            return _exact_hnsw(outer, inner, queries, k, sel.get("sel"))
         ef = max(k, math.ceil(settings.hnsw_ef_search / share))
         scores, ids = index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=ef, **sel))
         short = (ids < 0).any(axis=1)
