@@ -166,7 +166,8 @@ def load(path: str | Path, mmap: bool = True) -> faiss.Index:
     A memory-mapped index is read-only, and faiss crashes (it does not raise) on a write to one:
     load with `mmap=False` to add or remove ids.
     """
-    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+    flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if mmap else 0  # an older faiss without it: read whole
+    return faiss.read_index(str(path), flags)
 
 
 class _Allowed:
