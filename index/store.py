@@ -325,18 +325,21 @@ class GenerationWriter:
         self.db.close()
         rows = np.concatenate(self.rows) if self.rows else np.zeros(0, ROW_DTYPE)
         np.save(gen / ROWS, rows)
-        stored = _vectors_at(gen, len(rows), self.dim)
-        index = vector_index.build(stored, rows["chunk_id"], kind=self.vector_kind)
-        faiss.write_index(index, str(gen / FAISS_FILE))
-        checkpoint("save-files")
+        # BM25, then FAISS, each dropped once written: the build's peak memory is the larger of the two
         retriever = bm25s.BM25()
         retriever.index(self.tokenizer.to_tokenized_tuple(self.tokens.seal()), show_progress=False)
         retriever.save(str(gen / BM25_DIR), show_progress=False)
+        del retriever
         self.tokens = _TokenRows()
+        index = vector_index.build(_vectors_at(gen, len(rows), self.dim), rows["chunk_id"], kind=self.vector_kind)
+        faiss.write_index(index, str(gen / FAISS_FILE))
+        described = vector_index.describe(index)
+        del index
+        checkpoint("save-files")
 
         names = [*FILES, *(f"{BM25_DIR}/{p.name}" for p in sorted((gen / BM25_DIR).iterdir()))]
         manifest = dict(manifest, releases=self.n_releases, chunks=self.n_chunks,
-                        vector_index=dict(vector_index.describe(index), forced=self.forced),
+                        vector_index=dict(described, forced=self.forced),
                         files={name: file_sha256(gen / name) for name in names},
                         sizes={name: (gen / name).stat().st_size for name in names},
                         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
