@@ -4,9 +4,11 @@ How a build treats each release of the corpus, compared with the current index:
 - same id (path + title) and same content hash: unchanged, its vectors and chunk ids are kept;
 - same content as a release of the index under another id (a renamed, moved or copied file):
   its vectors are copied, nothing is embedded;
-- anything else is annotated, chunked and embedded.
-Releases of the index that are not in the corpus any more leave it (their FAISS ids are removed).
-When nothing changed at all, no new generation is written.
+- anything else is split into sentences and chunks and embedded, by a `Processor`: in this process,
+  `BUILD_BATCH_RELEASES` at a time, or on a Ray cluster (`index.distributed`).
+Releases of the index that are not in the corpus any more leave it. The new generation is written
+release by release in corpus order, then its FAISS index is built from the stored vectors (the type
+chosen by size, or the one asked for and kept). When nothing changed at all, no new generation is written.
 """
 from __future__ import annotations
 
