@@ -8,7 +8,8 @@ How a build treats each release of the corpus, compared with the current index:
   `BUILD_BATCH_RELEASES` at a time, or on a Ray cluster (`index.distributed`).
 Releases of the index that are not in the corpus any more leave it. The new generation is written
 release by release in corpus order, then its FAISS index is built from the stored vectors (the type
-chosen by size, or the one asked for and kept). When nothing changed at all, no new generation is written.
+chosen by size, or the one asked for and kept); a previous IVF index that still suits the size is
+updated instead of trained again. When nothing changed at all, no new generation is written.
 """
 from __future__ import annotations
 
@@ -294,7 +295,7 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
                 store.checkpoint("embedding")
         if progress:
             progress(1, 1, "saving")
-        gen = writer.finish(dict(settings, next_chunk_id=next_id, corpus_dir=read.root))
+        gen = writer.finish(dict(settings, next_chunk_id=next_id, corpus_dir=read.root), previous=prev)
     report.releases, report.chunks, report.generation = writer.n_releases, writer.n_chunks, gen.name
     return report
 

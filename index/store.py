@@ -311,8 +311,12 @@ class GenerationWriter:
         self.n_releases += 1
         self.n_chunks += len(chunks)
 
-    def finish(self, manifest: dict) -> Path:
-        """Write the FAISS and BM25 indexes, checksums and manifest, then switch `current` here."""
+    def finish(self, manifest: dict, previous: "IndexData | None" = None) -> Path:
+        """Write the FAISS and BM25 indexes, checksums and manifest, then switch `current` here.
+
+        An IVF index of the `previous` generation that still suits the new size is updated (its lists
+        lose the chunks that left and gain the new ones) instead of trained again.
+        """
         import bm25s
         import faiss
 
@@ -331,7 +335,10 @@ class GenerationWriter:
         retriever.save(str(gen / BM25_DIR), show_progress=False)
         del retriever
         self.tokens = _TokenRows()
-        index = vector_index.build(_vectors_at(gen, len(rows), self.dim), rows["chunk_id"], kind=self.vector_kind)
+        stored = _vectors_at(gen, len(rows), self.dim)
+        index = _updated_ivf(previous, stored, rows["chunk_id"], self.vector_kind)
+        if index is None:
+            index = vector_index.build(stored, rows["chunk_id"], kind=self.vector_kind)
         faiss.write_index(index, str(gen / FAISS_FILE))
         described = vector_index.describe(index)
         del index
@@ -361,6 +368,26 @@ class GenerationWriter:
             except Exception:
                 pass
         shutil.rmtree(self.gen, ignore_errors=True)
+
+
+def _updated_ivf(previous: "IndexData | None", stored: np.ndarray, ids: np.ndarray, kind: str | None):
+    """The previous generation's IVF index with the chunks that left removed and the new ones added, when
+    it suits the new size (k-means is most of an IVF build: minutes at a million chunks); else None."""
+    from . import vectors as vector_index
+
+    if previous is None or previous.path is None or vector_index.kind_of(previous.vectors) != "ivf":
+        return None
+    if not vector_index.suits(previous.vectors, len(ids), kind):
+        return None
+    index = vector_index.load(previous.path / FAISS_FILE, mmap=False)  # a memory-mapped index is read-only
+    before = np.asarray(previous.rows["chunk_id"])
+    gone = np.setdiff1d(before, ids)
+    new = ~np.isin(ids, before)
+    if len(gone):
+        index.remove_ids(gone)
+    if new.any():
+        index.add_with_ids(np.ascontiguousarray(stored[new], dtype=np.float32), ids[new])
+    return index
 
 
 def disk_full_message(exc: OSError, index_dir: Path) -> str | None:

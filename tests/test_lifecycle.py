@@ -452,6 +452,30 @@ def test_a_forced_vector_index_kind_is_recorded_and_rebuilt_from_the_manifest(wo
         store.load(index, verify=False)
 
 
+def test_an_ivf_index_is_updated_not_trained_again(work, monkeypatch):
+    from index import vectors
+
+    corpus, index = work
+    build_index(corpus, index, vector_kind="ivf")
+    before = store.load(index)
+    (corpus / "summit.txt").write_text(SUMMIT, encoding="utf-8")
+    (corpus / "logistics.txt").unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the IVF index was built again")
+
+    monkeypatch.setattr(vectors, "build", no_training)
+    report = build_index(corpus, index)
+    assert (report.added, report.removed) == (1, 1) and report.chunks_embedded >= 1
+    after = store.load(index)
+    assert vectors.kind_of(after.vectors) == "ivf" and after.vectors.ntotal == len(after.chunks)
+    ids = np.asarray(after.rows["chunk_id"])
+    found = vectors.search(after.vectors, np.asarray(after.stored), 1)[1][:, 0]
+    assert np.array_equal(found, ids)  # every chunk, new ones included, is found by its own vector
+    gone = set(np.asarray(before.rows["chunk_id"]).tolist()) - set(ids.tolist())
+    assert gone and not gone & set(vectors.search(after.vectors, np.asarray(before.stored), 5)[1].ravel().tolist())
+
+
 def test_other_settings_are_refused(work, monkeypatch):
     corpus, index = work
     from index import config
