@@ -145,7 +145,7 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
     return report
 
 
-def local_processor(progress: Progress | None = None, batch: int = config.BUILD_BATCH_RELEASES) -> Processor:
+def local_processor(batch: int = config.BUILD_BATCH_RELEASES) -> Processor:
     """Split and embed releases in this process, `batch` releases at a time."""
     def run(releases: list[Release]) -> Iterator[list[Processed]]:
         for i in range(0, len(releases), batch):

@@ -419,22 +419,21 @@ class _Database:
 _RELEASE_COLUMNS = "release_id, title, text, path, source, date, sha256"
 
 
-class ReleaseTable(Mapping):
-    """release_id -> Release, read from SQLite on demand, iterated in corpus order."""
+class _ByRelease(Mapping):
+    """release_id -> what `_fetch` reads of that release from SQLite (cached), iterated in corpus order."""
 
     def __init__(self, db: _Database):
         self.db = db
         self._get = lru_cache(maxsize=4096)(self._fetch)
 
-    def _fetch(self, release_id: str) -> Release | None:
-        row = self.db.one(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE release_id = ?", (release_id,))
-        return Release(*row) if row else None
+    def _fetch(self, release_id: str):
+        raise NotImplementedError
 
-    def __getitem__(self, release_id: str) -> Release:
-        r = self._get(release_id)
-        if r is None:
+    def __getitem__(self, release_id: str):
+        value = self._get(release_id)
+        if value is None:
             raise KeyError(release_id)
-        return r
+        return value
 
     def __contains__(self, release_id) -> bool:
         return self._get(release_id) is not None
@@ -445,15 +444,19 @@ class ReleaseTable(Mapping):
     def __len__(self) -> int:
         return self.db.one("SELECT COUNT(*) FROM releases")[0]
 
+
+class ReleaseTable(_ByRelease):
+    """release_id -> Release, read from SQLite on demand, iterated in corpus order."""
+
+    def _fetch(self, release_id: str) -> Release | None:
+        row = self.db.one(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE release_id = ?", (release_id,))
+        return Release(*row) if row else None
+
     def values(self):
         return [Release(*row) for row in self.db.all(f"SELECT {_RELEASE_COLUMNS} FROM releases ORDER BY pos")]
 
     def items(self):
         return [(r.release_id, r) for r in self.values()]
-
-    def at(self, pos: int) -> Release:
-        (rid,) = self.db.one("SELECT release_id FROM releases WHERE pos = ?", (int(pos),))
-        return self[rid]
 
     def hashes(self) -> dict[str, dict]:
         """release_id -> {sha256, title, path}, in corpus order (what a build compares with)."""
@@ -462,28 +465,12 @@ class ReleaseTable(Mapping):
                                                          "ORDER BY pos")}
 
 
-class AnnotationTable(Mapping):
+class AnnotationTable(_ByRelease):
     """release_id -> Annotation (its sentences), read from SQLite on demand."""
-
-    def __init__(self, db: _Database):
-        self.db = db
-        self._get = lru_cache(maxsize=4096)(self._fetch)
 
     def _fetch(self, release_id: str) -> Annotation | None:
         row = self.db.one("SELECT sentences FROM releases WHERE release_id = ?", (release_id,))
         return Annotation([tuple(s) for s in json.loads(row[0])]) if row else None
-
-    def __getitem__(self, release_id: str) -> Annotation:
-        a = self._get(release_id)
-        if a is None:
-            raise KeyError(release_id)
-        return a
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([rid for (rid,) in self.db.all("SELECT release_id FROM releases ORDER BY pos")])
-
-    def __len__(self) -> int:
-        return self.db.one("SELECT COUNT(*) FROM releases")[0]
 
 
 class ChunkTable(Mapping):

@@ -201,7 +201,7 @@ class Retriever:
                 if cid >= 0:
                     fused[int(cid)] = fused.get(int(cid), 0.0) + 1.0 / (RRF_K + rank)
                     dense_sims[int(cid)] = float(sim)
-        stems = [s for s in self.stems(q.content + q.extra)]
+        stems = self.stems(q.content + q.extra)
         if stems and len(self.chunk_ids):
             scores = self.data.bm25.get_scores(stems)
             if allowed is not None:
@@ -227,7 +227,8 @@ class Retriever:
         if allowed is not None:
             dated &= allowed
         dated_ids = self.chunk_ids[dated]
-        retrieved = sorted((cid for cid in fused if cid in set(dated_ids.tolist())), key=lambda c: (-fused[c], c))
+        dated_set = set(dated_ids.tolist())
+        retrieved = sorted((cid for cid in fused if cid in dated_set), key=lambda c: (-fused[c], c))
         first = set(retrieved)
         out = retrieved + [int(c) for c in np.sort(dated_ids) if int(c) not in first][:max(k - len(retrieved), 0)]
         chosen = set(out)

@@ -46,10 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from bench_index import MONTHS, PLACES, folder_size, peak_rss_mb  # noqa: E402
+from bench_vectors import rss_mb  # noqa: E402
+
 POOL = ROOT.parent / "shared" / "data" / "squad_train_pool.json"
-PLACES = ["Brussels", "Washington", "Vilnius", "Madrid", "Oslo", "Warsaw", "Rome", "Ankara", "Ottawa", "Tallinn"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
 SOURCE = "Synthetic Press Office"
 PER_FILE = 50  # releases per digest file
 FILES_PER_DIR = 200
@@ -69,22 +69,9 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-
-
 def rss_now_mb() -> dict:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("RssAnon", "RssFile")):
-                key, value = line.split(":")
-                out[key.lower().replace("rss", "")] = round(int(value.split()[0]) / 1024, 1)
-    return out
-
-
-def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    """Private (anon) and file-backed resident MB of this process now."""
+    return {k: round(v, 1) for k, v in rss_mb().items()}
 
 
 # -- the corpus ---------------------------------------------------------------------------------------------
