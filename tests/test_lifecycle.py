@@ -669,6 +669,24 @@ def test_cli_json_report(work):
     assert text.returncode == 0 and "5 unchanged" in out and "up to date" in out
 
 
+def test_cli_device_and_vector_index_flags(work):
+    import torch
+
+    corpus, index = work
+    before = store.current_generation(index)
+    bad = ["bogus"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in bad:  # one sentence, exit 2, the index as it was
+        proc = _cli("build", "--corpus", str(corpus), "--index", str(index), "--full", "--device", device)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and out == "" and err.startswith("error: --device") and err.count("\n") == 1, err
+        assert store.current_generation(index) == before
+    proc = _cli("build", "--corpus", str(corpus), "--index", str(index), "--device", "cpu", "--vector-index", "ivf",
+                "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["written"] and store.read_manifest(index)["vector_index"]["kind"] == "ivf"
+
+
 def test_cli_reports_bad_corpus(tmp_path):
     proc = _cli("build", "--corpus", str(tmp_path / "nowhere"), "--index", str(tmp_path / "index"), "--json")
     out, err = proc.communicate(timeout=120)
