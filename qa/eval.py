@@ -111,6 +111,25 @@ def squad_index(files: dict[str, str], cache: Path | None = None) -> Path:
     return root / "index"
 
 
+def gold_paragraph_scores(reader, data: dict) -> dict:
+    """The reader alone on SQuAD: each answerable question read against its own paragraph, the best span
+    always given (EM / F1), and on unanswerable ones how often the null score beats every span."""
+    em, f1, null_right = [], [], []
+    for art in data["data"]:
+        for p in art["paragraphs"]:
+            for qa in p["qas"]:
+                span = reader.read(qa["question"], [p["context"]])[0]
+                text = p["context"][span.start:span.end] if span else ""
+                golds = [a["text"] for a in qa.get("answers", [])] if not qa.get("is_impossible") else []
+                if golds:
+                    em.append(best_over(exact, text, golds))
+                    f1.append(best_over(f1_score, text, golds))
+                else:
+                    null_right.append(span is None or span.margin < 0)
+    return {"gold_paragraph_em": round(float(np.mean(em)), 4), "gold_paragraph_f1": round(float(np.mean(f1)), 4),
+            "gold_paragraph_null_beats_span": round(float(np.mean(null_right)), 4) if null_right else None}
+
+
 # -- running -----------------------------------------------------------------
 @dataclass
 class Row:
@@ -191,7 +210,8 @@ def label_report(rows: list[Row], threshold: float) -> dict[str, dict]:
 
 #: the figures the model card keeps for each question file
 RECORDED = ("release_at_1", "evidence_hit", "em", "f1", "answered_rate", "abstention_rate", "abstained_unanswerable",
-            "followups_right", "abstention_at_90pct_answered", "seconds_per_question")
+            "followups_right", "abstention_at_90pct_answered", "seconds_per_question", "gold_paragraph_em", "gold_paragraph_f1",
+            "gold_paragraph_null_beats_span")
 
 
 def record(model_dir: Path, name: str, m: dict) -> None:
@@ -212,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="check the confidence labels: how the answers given fall into them, and how many were right")
     parser.add_argument("--record", action="store_true",
                         help="record these figures in the reader's model card (reader.json and README.md)")
+    parser.add_argument("--gold-paragraph", action="store_true",
+                        help="SQuAD files: also score the reader alone, each question read against its own paragraph")
     parser.add_argument("--errors", type=int, default=0, help="print up to N wrong answers")
     args = parser.parse_args(argv)
 
@@ -245,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     m90 = metrics(rows, at90)
     m["abstention_at_90pct_answered"] = m90["abstention_rate"]
     m["f1_at_90pct_answered"] = m90["f1"]
+    if args.gold_paragraph and args.file.suffix == ".json":
+        m.update(gold_paragraph_scores(assistant.reader, json.loads(args.file.read_text(encoding="utf-8"))))
     if args.labels:
         m["labels_in_use"] = label_report(rows, assistant.threshold)
     if args.record:

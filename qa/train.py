@@ -38,6 +38,12 @@ class TrainSettings:
     stride: int = config.READER_STRIDE
     holdout_articles: int = config.HOLDOUT_ARTICLES
     seed: int = 13
+    #: how the pool is read: "paragraphs" (whole SQuAD paragraphs, as the first rounds), or "windows"
+    #: (what the product reads: a sentence with its neighbours, one holding the answer and one not, per
+    #: question) mixed with `paragraph_share` of the paragraphs
+    data: str = "paragraphs"
+    paragraph_share: float = 1.0
+    hard_negatives: int = 0  # with "windows": per answerable question, windows of the article's other paragraphs
     max_steps: int = -1  # > 0: stop after this many optimiser steps (smoke runs)
     limit: int = 0  # > 0: use only this many training questions (smoke runs)
 
@@ -69,7 +75,94 @@ def examples(articles: list[dict]) -> list[dict]:
                     if start < 0:
                         continue
                 out.append({"question": " ".join(q["question"].split()), "context": p["context"],
-                            "answer_start": start, "answer_text": a["text"] if a else ""})
+                            "answer_start": start, "answer_text": a["text"] if a else "", "article": art["title"]})
+    return out
+
+
+def windows(records: list[dict], seed: int, neighbours: int = 1, hard_negatives: int = 0) -> list[dict]:
+    """Records for the windows the product reads (a sentence and `neighbours` either side, split as the
+    index splits releases): per answerable question the window around its answer's sentence and one
+    other window of the paragraph, labelled "no answer here"; per unanswerable question one window.
+    This is the choice the reader makes at query time: which of a few windows holds the answer.
+
+    `hard_negatives`: per answerable question, also that many windows of the article's other paragraphs
+    that share the most words with the question (as retrieval would bring them), labelled no-answer."""
+    from index.annotate import annotate
+
+    rng = random.Random(seed)
+    contexts = sorted({r["context"] for r in records})
+    sents = dict(zip(contexts, (a.sentences for a in annotate(contexts))))
+    out = []
+    if hard_negatives:
+        out += _hard_negatives(records, sents, neighbours, hard_negatives, rng)
+    for r in records:
+        rows = sents[r["context"]]
+        if not rows:
+            continue
+
+        def window(i: int) -> tuple[int, int]:
+            lo, hi = max(i - neighbours, 0), min(i + neighbours, len(rows) - 1)
+            return rows[lo][0], rows[hi][1]
+
+        def record(w: tuple[int, int], start: int) -> dict:
+            text = r["context"][w[0]:w[1]]
+            return {"question": r["question"], "context": text, "answer_start": start,
+                    "answer_text": r["answer_text"] if start >= 0 else ""}
+
+        a0, a1 = r["answer_start"], r["answer_start"] + len(r["answer_text"])
+        if a0 >= 0:
+            hit = [i for i, (s, e) in enumerate(rows) if s < a1 and e > a0]
+            if not hit:
+                continue
+            w = window(hit[0])
+            if w[0] <= a0 and a1 <= w[1]:
+                out.append(record(w, a0 - w[0]))
+            others = [window(i) for i in range(len(rows)) if window(i)[1] <= a0 or window(i)[0] >= a1]
+        else:
+            others = [window(i) for i in range(len(rows))]
+        if others:
+            out.append(record(rng.choice(others), -1))
+    return out
+
+
+def _hard_negatives(records: list[dict], sents: dict, neighbours: int, k: int, rng: random.Random) -> list[dict]:
+    """`k` no-answer windows per answerable question from the other paragraphs of its article, those sharing
+    the most content words with the question (ties broken at random); none that holds the answer's text."""
+    from .question import STOPWORDS, words
+
+    by_article: dict[str, list[str]] = {}
+    for r in records:
+        ctxs = by_article.setdefault(r.get("article", ""), [])
+        if r["context"] not in ctxs:
+            ctxs.append(r["context"])
+    spans = {}  # context -> [(start, end, words)]
+    for ctx, rows in sents.items():
+        spans[ctx] = []
+        for i in range(len(rows)):
+            s, e = rows[max(i - neighbours, 0)][0], rows[min(i + neighbours, len(rows) - 1)][1]
+            spans[ctx].append((s, e, frozenset(words(ctx[s:e]))))
+    out = []
+    for r in records:
+        if r["answer_start"] < 0:
+            continue
+        asked = {w for w in words(r["question"]) if w not in STOPWORDS}
+        scored = [(len(asked & ws), rng.random(), ctx, s, e) for ctx in by_article.get(r.get("article", ""), ())
+                  if ctx != r["context"] for s, e, ws in spans[ctx] if r["answer_text"] not in ctx[s:e]]
+        for _, _, ctx, s, e in sorted(scored, reverse=True)[:k]:
+            out.append({"question": r["question"], "context": ctx[s:e], "answer_start": -1, "answer_text": ""})
+    return out
+
+
+def training_records(records: list[dict], settings: TrainSettings) -> list[dict]:
+    """The records a run trains on, by `settings.data` (see TrainSettings)."""
+    if settings.data == "paragraphs":
+        return records
+    if settings.data != "windows":
+        raise ValueError(f"unknown training data {settings.data!r}: paragraphs or windows")
+    rng = random.Random(settings.seed + 1)
+    keep = [r for r in records if rng.random() < settings.paragraph_share]
+    out = windows(records, settings.seed, hard_negatives=settings.hard_negatives) + keep
+    rng.shuffle(out)
     return out
 
 
@@ -117,8 +210,8 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
     random.Random(settings.seed).shuffle(records)
     if settings.limit:
         records = records[:settings.limit]
-    feats = features(tokenizer, records, settings.max_length, settings.stride)
-    print(f"{len(records)} questions from {len(train_articles)} articles -> {len(feats)} windows "
+    feats = features(tokenizer, training_records(records, settings), settings.max_length, settings.stride)
+    print(f"{len(records)} questions from {len(train_articles)} articles ({settings.data}) -> {len(feats)} windows "
           f"(held out: {', '.join(sorted(a['title'] for a in held))})", file=sys.stderr)
 
     model = AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()))
@@ -174,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--max-steps", type=int, default=d.max_steps)
     p.add_argument("--limit", type=int, default=d.limit, help="train on only N questions (smoke runs)")
+    p.add_argument("--data", choices=("paragraphs", "windows"), default=d.data,
+                   help="whole paragraphs, or the product's sentence windows mixed with --paragraph-share of them")
+    p.add_argument("--paragraph-share", type=float, default=d.paragraph_share)
+    p.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
+                   help="with --data windows: no-answer windows per question from the article's other paragraphs")
+    p.add_argument("--warmup", type=float, default=d.warmup_ratio, help="share of the steps to warm up over")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
     p.add_argument("--init", type=Path, default=None,
                    help="continue training from this reader folder (use a fresh --work folder)")
@@ -182,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no training file at {args.pool}; pass --pool FILE (SQuAD 2.0 format).", file=sys.stderr)
         return 2
     settings = TrainSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-                             max_steps=args.max_steps, limit=args.limit)
+                             max_steps=args.max_steps, limit=args.limit, data=args.data,
+                             paragraph_share=args.paragraph_share, warmup_ratio=args.warmup,
+                             hard_negatives=args.hard_negatives)
     out = train(settings, args.pool, args.out, args.work, args.device, args.init)
     print(f"reader written to {out}")
     return 0

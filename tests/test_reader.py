@@ -131,6 +131,50 @@ def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
     assert spans[0] is not None and 0 <= spans[0].start < spans[0].end <= len(PASSAGES[0])
 
 
+def test_window_records_are_the_windows_the_product_reads():
+    """Training on windows: per answerable question the sentence window holding its answer (offset exact)
+    and another window of the paragraph labelled no-answer; per unanswerable question one window."""
+    from qa.train import TrainSettings, examples, training_records, windows
+
+    context = ("The harbour authority met on Monday. It opened its new container terminal in Rotterdam on 3 May 2024. "
+               "The terminal cost 40 million euros. Ships from Asia will call there weekly. Dock workers welcomed it. "
+               "The mayor spoke at the opening.")
+    qas = [("Where is the new container terminal?", "Rotterdam"), ("Who spoke at the opening?", "The mayor"),
+           ("Who closed the terminal?", None)]
+    pool = [{"title": "Harbour", "paragraphs": [{"context": context, "qas": [
+        {"question": q, "is_impossible": a is None, "answers": [] if a is None else
+         [{"text": a, "answer_start": context.index(a)}]} for q, a in qas]}]}]
+    records = examples(pool)
+    out = windows(records, seed=1)
+    for r in records:
+        mine = [w for w in out if w["question"] == r["question"]]
+        if r["answer_start"] >= 0:
+            pos = [w for w in mine if w["answer_start"] >= 0]
+            assert len(pos) == 1 and len(mine) == 2
+            w = pos[0]
+            assert w["context"][w["answer_start"]:][:len(r["answer_text"])] == r["answer_text"]
+            assert w["context"] in r["context"] and len(w["context"]) < len(r["context"])
+            neg = next(w for w in mine if w["answer_start"] < 0)
+            assert r["answer_text"] not in neg["context"] and neg["context"] in r["context"]
+        else:
+            assert len(mine) == 1 and mine[0]["answer_start"] == -1
+    mixed = training_records(records, TrainSettings(data="windows", paragraph_share=1.0))
+    assert len(mixed) == len(out) + len(records)
+
+    # hard negatives: windows of the article's other paragraphs, the ones sharing most words with the question
+    other = ("Tourists visit the old town. The new container terminal in Antwerp is larger. Trains leave hourly. "
+             "Bakers open early. Cyclists ride along the canals.")
+    pool[0]["paragraphs"].append({"context": other, "qas": [{"question": "When do trains leave?", "is_impossible": False,
+                                                             "answers": [{"text": "hourly", "answer_start": other.index("hourly")}]}]})
+    records = examples(pool)
+    hard = windows(records, seed=1, hard_negatives=1)
+    extra = [w for w in hard if w["question"] == qas[0][0] and w["context"] in other]
+    assert len(extra) == 1 and "container terminal in Antwerp" in extra[0]["context"] and extra[0]["answer_start"] == -1
+    assert len(hard) == len(windows(records, seed=1)) + 3  # one per answerable question, none for the unanswerable
+    with pytest.raises(ValueError):
+        training_records(records, TrainSettings(data="sentences"))
+
+
 def test_calibration_fit_learns_from_held_out_readings():
     """On readings where the reader's margin alone picks a wrong window but retrieval ranks the right one first,
     the fitted rank weights lean on retrieval, and the threshold refuses what is never right."""
