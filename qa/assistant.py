@@ -166,7 +166,7 @@ class Assistant:
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
-        readings = read(self.reader, read_text, gen.data, make_windows(gen.retriever, cands, self.calibration.windows))
+        readings = read(self.reader, read_text, gen.data, make_windows(gen.retriever, cands, self.calibration.windows, q=q))
         trace = {"readings": [(r.features(), gen.data.releases[r.window.release_id].text[r.start:r.end])
                               for r in readings]}
         cal = self.calibration

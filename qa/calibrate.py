@@ -27,13 +27,14 @@ from .calibration import Calibration
 
 #: the operating point answers at least this share of answerable held-out questions: a press
 #: office's users ask mostly answerable questions, and a refusal of one costs as much as a wrong answer
-MIN_ANSWERED = 0.85
+MIN_ANSWERED = 0.90
 #: the share of answers right (F1 >= 0.5) that each label promises, from its cut-off up
 LABEL_PRECISION = {"confident": 0.8, "likely": 0.5}
 #: answers per bin of the fit the labels' cut-offs are read from
 LABEL_MIN_ANSWERS = 20
-FEATURES = ("margin", "span", "null", "retrieval", "cosine", "lexical")
-RANK_GRID = {"retrieval": (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 40.0), "cosine": (0.0, 1.0, 2.0, 4.0, 6.0, 8.0)}
+FEATURES = ("margin", "span", "null", "retrieval", "cosine", "lexical", "missing")
+RANK_GRID = {"retrieval": (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 40.0), "cosine": (0.0, 1.0, 2.0, 4.0, 6.0, 8.0),
+             "missing": (0.0, -1.0, -2.0, -4.0)}
 #: windows per question tried; the fewest within WINDOWS_TOLERANCE of the best F1 is kept (fewer is faster)
 WINDOW_CHOICES = (2, 3, 4, 6)
 WINDOWS_TOLERANCE = 0.005
@@ -156,7 +157,7 @@ def fit(data: list[Asked]) -> tuple[Calibration, dict]:
     data = [a.first(windows) for a in data]
     picks = [chosen(a, rank) for a in data]
     keep = [i for i, c in enumerate(picks) if c is not None]
-    X = np.array([[data[i].readings[picks[i]][0][k] for k in FEATURES] for i in keep], dtype=float)
+    X = np.array([[data[i].readings[picks[i]][0].get(k, 0.0) for k in FEATURES] for i in keep], dtype=float)
     f1 = np.array([data[i].f1[picks[i]] for i in keep])
     answerable = np.array([bool(data[i].answers) for i in keep])
     right = (f1 >= 0.5) & answerable

@@ -39,11 +39,11 @@ class Calibration:
 
     def rank_score(self, features: dict[str, float]) -> float:
         """Which window's span answers: the reader's margin weighed with how well retrieval ranked the window."""
-        return sum(w * features[k] for k, w in self.rank.items())
+        return sum(w * features.get(k, 0.0) for k, w in self.rank.items())
 
     def probability(self, features: dict[str, float]) -> float:
         """Calibrated probability that the chosen span is a right answer."""
-        z = self.weights.get("bias", 0.0) + sum(w * features[k] for k, w in self.weights.items() if k != "bias")
+        z = self.weights.get("bias", 0.0) + sum(w * features.get(k, 0.0) for k, w in self.weights.items() if k != "bias")
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
     def label(self, score: float) -> str:

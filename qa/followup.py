@@ -31,7 +31,9 @@ def needs_context(q: Question) -> bool:
     return any(w in _REFERRING for w in q.tokens) or len(q.content) <= 1
 
 
-_PERSONAL = re.compile(r"\b(he|she|they|him|her|them|his|their|its|it)\b", re.IGNORECASE)
+#: pronouns that can stand for a person; "it" and "its" after a "who" answer mean something else
+#: ("Who is the Programme Manager?" ... "Which countries did its representatives mention?": the programme's)
+_PERSONAL = re.compile(r"\b(he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
 
 
 def with_context(q: Question, history: History, turns: int = 2) -> tuple[Question, str, str]:
@@ -46,7 +48,7 @@ def with_context(q: Question, history: History, turns: int = 2) -> tuple[Questio
         return q, q.text, q.text
     last_q, last_a = history[-1]
     if last_a and analyse(last_q).wh == "who" and _PERSONAL.search(q.text):
-        possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "their", "its") else last_a  # noqa: E731
+        possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "hers", "their") else last_a  # noqa: E731
         text = _PERSONAL.sub(possessive, q.text, count=1)
         extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
         # the substituted name is in the embedded text already; in a sentence it says little

@@ -155,6 +155,14 @@ class Retriever:
         df = int(self._indptr[col + 1] - self._indptr[col])
         return math.log(1 + self.n_docs / df) if df else self.max_idf
 
+    def missing(self, q: Question, release_id: str, first: int, last: int) -> float:
+        """The rarest of the question's words that sentences `first`..`last` of a release (with the title and
+        the sentence before) never use, as idf / max idf; 0 when they use them all. A window that answers
+        "Who is the Prime Minister of Japan?" mentions Japan: one that names Estonia's does not."""
+        rows = self.sentences(release_id)[first:last + 1]
+        seen = frozenset().union(*(r.stems | r.context for r in rows)) if rows else frozenset()
+        return max((self.idf_of(s) for s in self.stems(q.content) if s not in seen), default=0.0) / self.max_idf
+
     # -- sentences -----------------------------------------------------------
     def _release_sentences(self, release_id: str) -> tuple[SentenceRef, ...]:
         release = self.data.releases[release_id]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from index.store import IndexData
 
+from .question import Question
 from .reader import Reader, SpanScore
 from .retrieve import Candidate, Retriever
 
@@ -22,6 +23,7 @@ class Window:
     end: int
     cand: Candidate
     position: int = 0  # its rank among the windows of a question (0: made from the best candidate)
+    missing: float = 0.0  # the rarest question word the window never uses (Retriever.missing)
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,14 @@ class Reading:
         """The signals the calibration combines: the reader's and retrieval's."""
         c = self.window.cand
         return {"margin": self.margin, "span": self.score, "null": self.null, "retrieval": c.score,
-                "cosine": c.cosine, "lexical": c.lexical, "passage": c.passage, "position": self.window.position}
+                "cosine": c.cosine, "lexical": c.lexical, "passage": c.passage, "position": self.window.position,
+                "missing": self.window.missing}
 
 
-def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = 1) -> list[Window]:
-    """Windows around the `n` best candidate sentences; a sentence already inside a window adds none."""
+def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = 1,
+                 q: Question | None = None) -> list[Window]:
+    """Windows around the `n` best candidate sentences; a sentence already inside a window adds none.
+    With the question `q`, each window also notes the rarest question word it never uses."""
     out: list[Window] = []
     covered: set[tuple[str, int]] = set()
     for cand in cands:
@@ -58,7 +63,8 @@ def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbour
         sents = retriever.sentences(rid)
         lo, hi = max(i - neighbours, 0), min(i + neighbours, len(sents) - 1)
         covered.update((rid, j) for j in range(lo, hi + 1))
-        out.append(Window(rid, sents[lo].start, sents[hi].end, cand, len(out)))
+        miss = retriever.missing(q, rid, lo, hi) if q is not None else 0.0
+        out.append(Window(rid, sents[lo].start, sents[hi].end, cand, len(out), miss))
     return out
 
 

@@ -111,6 +111,37 @@ def test_follow_up_uses_the_conversation(built):
     assert "1 October 2024" in again.text
 
 
+def test_windows_note_the_rarest_question_word_they_never_use(built):
+    from qa.question import analyse
+
+    _, _, assistant = built
+    r = assistant._current().retriever
+    harbour = next(rid for rid, rel in assistant._current().data.releases.items() if rel.title.startswith("Harbour"))
+    n = len(r.sentences(harbour))
+    assert r.missing(analyse("Who is the chief executive of the harbour authority?"), harbour, 0, n - 1) == 0.0
+    # "Antwerp" is nowhere in the harbour release: the rarest kind of word, so the signal is at its top
+    assert r.missing(analyse("Who is the chief executive of the Antwerp harbour?"), harbour, 0, n - 1) == 1.0
+    # a title word counts as used: "container" is in the title, not in the last sentence
+    assert r.missing(analyse("What did the container chief say?"), harbour, n - 1, n - 1) == 0.0
+    assert r.missing(analyse("What did the container chief say?"), harbour, 0, 0) > 0.0  # "chief" is in the last one
+
+
+def test_a_pronoun_after_a_who_answer_means_that_person_and_it_never_does():
+    from qa.followup import with_context
+    from qa.question import analyse
+
+    who = [("Who is the Programme Manager for the Defence Education Enhancement Programme?", "Pavel Anastov")]
+    _, query, read = with_context(analyse("When did he join?"), who)
+    assert read == "When did Pavel Anastov join?" and query == read
+    _, query, read = with_context(analyse("What did his team present?"), who)
+    assert read == "What did Pavel Anastov's team present?"
+    # "its" is the programme's, not Pavel Anastov's: the reader reads the question as asked, and retrieval
+    # gets the earlier turn as context
+    q, query, read = with_context(analyse("Which countries did its representatives mention?"), who)
+    assert read == "Which countries did its representatives mention?"
+    assert "programme" in q.extra and "Defence Education Enhancement Programme" in query
+
+
 @pytest.mark.parametrize("question, fragment", [("", "empty"), ("   \n ", "empty"), ("why " * 400, "characters long")])
 def test_bad_questions_get_a_clear_message(built, question, fragment):
     _, _, assistant = built
