@@ -217,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     report["seconds"] = round(time.perf_counter() - t0)
     print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))
     if not args.dry_run:
-        meta["calibration"] = {**cal.to_dict(), "held_out": {k: v for k, v in report.items() if k != "curve"}}
+        # the fit holds for the precision the reader ran at (int8 and bf16 margins differ a little)
+        meta["calibration"] = {**cal.to_dict(), "precision": config.READER_PRECISION,
+                               "held_out": {k: v for k, v in report.items() if k != "curve"}}
         write_meta(args.reader, meta)
         print(f"calibration written to {args.reader / config.READER_META}", file=sys.stderr)
     return 0

@@ -98,7 +98,6 @@ def test_abstains_when_the_corpus_does_not_answer(built):
         assert a.score < assistant.threshold
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 open: the reader reads the release's date for 'take office'")
 def test_follow_up_uses_the_conversation(built):
     _, _, assistant = built
     first = assistant.ask("Who was chosen as the next Secretary General?")
