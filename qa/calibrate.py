@@ -94,9 +94,10 @@ def fit_rank(data: list[Asked]) -> tuple[dict[str, float], float]:
     return {k: v for k, v in best.items() if v}, best_f1
 
 
-def fit_windows(data: list[Asked]) -> tuple[int, dict[str, float], float, dict[int, float]]:
-    """The fewest windows per question that do as well as reading them all, with their rank weights."""
-    fits = {n: fit_rank([a.first(n) for a in data]) for n in WINDOW_CHOICES}
+def fit_windows(data: list[Asked], max_windows: int | None = None) -> tuple[int, dict[str, float], float, dict[int, float]]:
+    """The fewest windows per question that do as well as reading them all (at most `max_windows`: the
+    speed budget), with their rank weights."""
+    fits = {n: fit_rank([a.first(n) for a in data]) for n in WINDOW_CHOICES if max_windows is None or n <= max_windows}
     top = max(f1 for _, f1 in fits.values())
     n = min(n for n, (_, f1) in fits.items() if f1 >= top - WINDOWS_TOLERANCE)
     return n, fits[n][0], fits[n][1], {k: round(f1, 4) for k, (_, f1) in fits.items()}
@@ -152,8 +153,8 @@ def label_cutoffs(scored: list[tuple[float, bool]], targets: dict[str, float] = 
     return {name: round(next((lo for lo, rate in fit if rate >= target), 1.0), 4) for name, target in targets.items()}
 
 
-def fit(data: list[Asked]) -> tuple[Calibration, dict]:
-    windows, rank, rank_f1, by_windows = fit_windows(data)
+def fit(data: list[Asked], max_windows: int | None = None) -> tuple[Calibration, dict]:
+    windows, rank, rank_f1, by_windows = fit_windows(data, max_windows)
     data = [a.first(windows) for a in data]
     picks = [chosen(a, rank) for a in data]
     keep = [i for i, c in enumerate(picks) if c is not None]
@@ -185,14 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the fit, do not write reader.json")
     parser.add_argument("--readings", type=Path, default=config.TRAIN_WORK_DIR / "calibration-readings.json",
                         help="where the held-out readings are kept (git-ignored), to refit with --reuse")
+    parser.add_argument("--max-windows", type=int, default=None,
+                        help="read at most this many windows per question (a slower precision's speed budget)")
     parser.add_argument("--reuse", action="store_true", help="refit on the kept readings instead of asking again")
     args = parser.parse_args(argv)
 
     from .assistant import Assistant
     from .eval import squad_index, squad_items
-    from .reader import Reader, read_meta, write_meta
+    from .reader import Reader, precision_of, read_meta, write_meta
 
     meta = read_meta(args.reader)
+    precision = precision_of(meta)
     held = set(meta.get("held_out_articles") or [])
     if not held:
         print("error: reader.json names no held-out articles; retrain with `make train-reader`.", file=sys.stderr)
@@ -200,25 +204,26 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.reuse:
         kept = json.loads(args.readings.read_text(encoding="utf-8"))
-        if kept.get("sha256") != meta.get("sha256"):
-            print("error: the kept readings are of another reader model; run without --reuse.", file=sys.stderr)
+        if kept.get("sha256") != meta.get("sha256") or kept.get("precision", "int8") != precision:
+            print("error: the kept readings are of another reader model or precision; run without --reuse.",
+                  file=sys.stderr)
             return 2
         data = [Asked(a, [tuple(r) for r in rs]) for a, rs in kept["asked"]]
     else:
         pool = json.loads(args.pool.read_text(encoding="utf-8"))
         items, files = squad_items({"data": [a for a in pool["data"] if a["title"] in held]})
         # read as many windows as calibration may choose from, whatever the reader's current setting
-        assistant = Assistant(squad_index(files), reader=Reader(args.reader), calibration=Calibration())
+        assistant = Assistant(squad_index(files), reader=Reader(args.reader, precision), calibration=Calibration())
         data = ask_all(assistant, items)
         args.readings.parent.mkdir(parents=True, exist_ok=True)
-        args.readings.write_text(json.dumps({"sha256": meta.get("sha256"),
+        args.readings.write_text(json.dumps({"sha256": meta.get("sha256"), "precision": precision,
                                              "asked": [(a.answers, a.readings) for a in data]}), encoding="utf-8")
-    cal, report = fit(data)
+    cal, report = fit(data, args.max_windows)
     report["seconds"] = round(time.perf_counter() - t0)
     print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))
     if not args.dry_run:
         # the fit holds for the precision the reader ran at (int8 and bf16 margins differ a little)
-        meta["calibration"] = {**cal.to_dict(), "precision": config.READER_PRECISION,
+        meta["calibration"] = {**cal.to_dict(), "precision": precision,
                                "held_out": {k: v for k, v in report.items() if k != "curve"}}
         write_meta(args.reader, meta)
         print(f"calibration written to {args.reader / config.READER_META}", file=sys.stderr)

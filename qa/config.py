@@ -18,10 +18,11 @@ READER_META = "reader.json"
 #: the one key of the encoder that is not stored: it is the bundled model's own table
 SHARED_KEY = "bert.embeddings.word_embeddings.weight"
 
-#: how the reader runs on the CPU: "int8" (dynamic, one scale per output channel), "bf16" or "fp32"
-#: ($QA_READER_PRECISION overrides); measured in qa/reader.py
+#: how the reader runs on the CPU: "int8" (dynamic, one scale per output channel), "bf16" or "fp32";
+#: a reader runs at the precision its calibration was fitted at, this one when it names none
+#: ($QA_READER_PRECISION overrides both); measured in qa/reader.py
 READER_PRECISIONS = ("int8", "bf16", "fp32")
-READER_PRECISION = os.environ.get("QA_READER_PRECISION") or "int8"
+READER_PRECISION = "int8"
 
 #: word pieces in a reader window (question + passage) and overlap when a passage is longer
 READER_MAX_LENGTH = 256

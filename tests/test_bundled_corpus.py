@@ -118,9 +118,6 @@ def test_rutte_succeeds_stoltenberg(nato):
     assert "Mark Rutte" in first.evidence
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 open: the int8 reader reads '26 June 2024' (the day he was chosen) from "
-                                       "the window that also says 'will assume his functions ... from 1 October 2024'; "
-                                       "in bf16 it reads 1 October 2024")
 def test_when_he_takes_office(nato):
     _, a = nato
     first = a.ask("Who will succeed Jens Stoltenberg as Secretary General?")

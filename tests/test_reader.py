@@ -194,3 +194,27 @@ def test_calibration_fit_learns_from_held_out_readings():
     assert report["rank_f1_all_answered"] == 1.0
     assert report["answered_rate"] >= 0.85 and report["refused_unanswerable"] >= 0.9
     assert cal.windows == 2 and 0 < cal.threshold < 1
+
+
+def test_calibration_can_cap_the_windows_read_and_a_reader_runs_at_its_calibrated_precision(monkeypatch):
+    """A right answer only in the third window: all windows would be read, unless capped (the speed budget).
+    The reader's precision comes from its calibration unless $QA_READER_PRECISION says otherwise."""
+    from qa.calibrate import Asked, fit
+    from qa.reader import precision_of
+
+    def reading(margin, text, position):
+        return ({"margin": margin, "span": margin + 5, "null": 5.0, "retrieval": 1.0 - position / 10, "cosine": 0.5,
+                 "lexical": 0.5, "passage": 1.0, "position": position, "missing": 0.0}, text)
+
+    data = [Asked([f"a{i}"], [reading(1.0, "x", 0), reading(1.0, "y", 1), reading(3.0, f"a{i}", 2)]) for i in range(30)]
+    assert fit(data)[0].windows == 3
+    capped, report = fit(data, max_windows=2)
+    assert capped.windows == 2 and set(report["rank_f1_by_windows"]) == {2}
+
+    monkeypatch.delenv("QA_READER_PRECISION", raising=False)
+    assert precision_of({"calibration": {"precision": "bf16"}}) == "bf16"
+    assert precision_of({}) == config.READER_PRECISION
+    monkeypatch.setenv("QA_READER_PRECISION", "int8")
+    assert precision_of({"calibration": {"precision": "bf16"}}) == "int8"
+    with pytest.raises(ValueError):
+        Reader(precision="fp8")
