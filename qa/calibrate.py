@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readings", type=Path, default=config.TRAIN_WORK_DIR / "calibration-readings.json",
                         help="where the held-out readings are kept (git-ignored), to refit with --reuse")
     parser.add_argument("--max-windows", type=int, default=None,
-                        help="read at most this many windows per question (a slower precision's speed budget)")
+                        help="read at most this many windows per question (default: the precision's speed budget, "
+                             "config.MAX_WINDOWS)")
     parser.add_argument("--reuse", action="store_true", help="refit on the kept readings instead of asking again")
     args = parser.parse_args(argv)
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         args.readings.parent.mkdir(parents=True, exist_ok=True)
         args.readings.write_text(json.dumps({"sha256": meta.get("sha256"), "precision": precision,
                                              "asked": [(a.answers, a.readings) for a in data]}), encoding="utf-8")
-    cal, report = fit(data, args.max_windows)
+    cal, report = fit(data, args.max_windows or config.MAX_WINDOWS.get(precision))
     report["seconds"] = round(time.perf_counter() - t0)
     print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))
     if not args.dry_run:
