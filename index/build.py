@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,12 +23,11 @@ from typing import Callable
 from . import config, pipeline, store
 from .chunker import Chunk
 from .errors import BuildLockedError, IndexStoreError
-from .pipeline import Processed
+from .pipeline import Processed, Processor
 from .releases import ReadReport, Release, read_corpus
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 #: Splits and embeds the releases given (in corpus order), yielding them in batches, in the same order.
-Processor = Callable[[list[Release]], Iterable[list[Processed]]]
 #: The progress stage reported while another build holds the lock.
 WAITING_STAGE = "waiting for another build"
 
@@ -274,13 +273,13 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
     with store.GenerationWriter(index_path, embedder.dimension(), vector_kind, forced) as writer:
         for rid, r in new.items():
             if rid in kept:
-                writer.add(r, prev.annotations[rid], prev.chunks.of_release(rid), prev.vectors_of(rid))
+                writer.add(r, prev.annotations[rid], *prev.chunks_and_vectors(rid))
             elif rid in reused:  # identical content under another id: fresh chunk ids, the old vectors
                 was = reused[rid]
-                chunks = [Chunk(next_id + i, rid, c.start, c.end, c.text, c.n_tokens)
-                          for i, c in enumerate(prev.chunks.of_release(was))]
+                olds, vectors = prev.chunks_and_vectors(was)
+                chunks = [Chunk(next_id + i, rid, c.start, c.end, c.text, c.n_tokens) for i, c in enumerate(olds)]
                 next_id += len(chunks)
-                writer.add(r, prev.annotations[was], chunks, prev.vectors_of(was))
+                writer.add(r, prev.annotations[was], chunks, vectors)
             else:
                 p = next(stream, None)
                 if p is None or p.release.release_id != rid:

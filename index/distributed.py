@@ -32,17 +32,16 @@ import re
 import socket
 import time
 from dataclasses import fields
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from .annotate import Annotation
 from .chunker import Chunk
 from .errors import CorpusError, DistributedBuildError, IndexStoreError
-from .pipeline import Processed
+from .pipeline import Processed, Processor
 from .releases import Release
 
-Processor = Callable[[list[Release]], Iterable[list[Processed]]]
 
 #: releases per `pipeline.process` call on a worker
 BATCH_SIZE = 16
@@ -477,10 +476,10 @@ def _release(batch: dict, row: int) -> Release:
 class _Worker:
     """A Ray actor running `pipeline.process`; the models are loaded once, when it starts."""
 
-    def __init__(self, crash_flag: str | None = None, threads: int = 1):
+    def __init__(self, crash_flag: str | None = None):
         import torch
 
-        torch.set_num_threads(threads)  # one CPU per actor: as many actors as CPUs, not threads fighting
+        torch.set_num_threads(1)  # one CPU per actor: as many actors as CPUs, not threads fighting
         from . import annotate, embedder
 
         embedder.load_model()  # offline, from the bundled package (it sets HF_HUB_OFFLINE and friends)

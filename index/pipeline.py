@@ -6,6 +6,7 @@ release here; the build gives them their index-wide ids (`renumber`), in corpus 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,6 +27,11 @@ class Processed:
     vectors: np.ndarray | None = None  # one unit float32 row per chunk; None until embedded
 
 
+#: what embeds a build's new releases: handed them in corpus order, it yields lists of `Processed`
+#: covering exactly those releases in the same order (`index.build.local_processor`, `index.distributed`)
+Processor = Callable[[list[Release]], Iterable[list[Processed]]]
+
+
 def chunk_document(release: Release, chunk: Chunk) -> str:
     """What gets embedded and BM25-indexed for a chunk: the release title gives it context."""
     return f"{release.title}\n{chunk.text}"
@@ -41,19 +47,19 @@ def split(releases: list[Release]) -> list[Processed]:
     return out
 
 
-def embed(batch: list[Processed], batch_size: int | None = None, progress=None) -> list[Processed]:
+def embed(batch: list[Processed]) -> list[Processed]:
     """Fill in each release's chunk vectors, encoding the whole batch's chunks together."""
     texts = [chunk_document(p.release, c) for p in batch for c in p.chunks]
-    vectors = embedder.encode(texts, batch_size=batch_size, progress=progress)
+    vectors = embedder.encode(texts)
     row = 0
     for p in batch:
         p.vectors, row = vectors[row:row + len(p.chunks)], row + len(p.chunks)
     return batch
 
 
-def process(releases: list[Release], progress=None) -> list[Processed]:
+def process(releases: list[Release]) -> list[Processed]:
     """Split and embed a batch of releases."""
-    return embed(split(releases), progress=progress)
+    return embed(split(releases))
 
 
 def renumber(p: Processed, first_id: int) -> Processed:

@@ -476,8 +476,9 @@ class AnnotationTable(_ByRelease):
 class ChunkTable(Mapping):
     """chunk_id -> Chunk (its text cut from its release), read from SQLite on demand."""
 
-    _SELECT = ('SELECT c.chunk_id, r.release_id, c.start, c."end", c.n_tokens FROM chunks c '
-               "JOIN releases r ON r.pos = c.release_pos")
+    _COLUMNS = 'c.chunk_id, r.release_id, c.start, c."end", c.n_tokens'
+    _FROM = " FROM chunks c JOIN releases r ON r.pos = c.release_pos"
+    _SELECT = "SELECT " + _COLUMNS + _FROM
 
     def __init__(self, db: _Database, releases: ReleaseTable):
         self.db, self.releases = db, releases
@@ -515,11 +516,11 @@ class ChunkTable(Mapping):
         return [self._chunk(row) for row in self.db.all(
             self._SELECT + " WHERE r.release_id = ? ORDER BY c.start", (release_id,))]
 
-    def rows_of(self, release_id: str) -> np.ndarray:
-        """The vector rows of a release's chunks, in text order."""
-        return np.asarray([row for (row,) in self.db.all(
-            "SELECT c.row FROM chunks c JOIN releases r ON r.pos = c.release_pos WHERE r.release_id = ? "
-            "ORDER BY c.start", (release_id,))], dtype=np.int64)
+    def with_rows(self, release_id: str) -> tuple[list[Chunk], np.ndarray]:
+        """A release's chunks and their vector rows, in text order, in one query."""
+        found = self.db.all(f"SELECT {self._COLUMNS}, c.row{self._FROM} WHERE r.release_id = ? ORDER BY c.start",
+                            (release_id,))
+        return [self._chunk(row[:5]) for row in found], np.asarray([row[5] for row in found], dtype=np.int64)
 
 
 @dataclass
@@ -545,9 +546,14 @@ class IndexData:
         """The chunk id of each BM25 document."""
         return self.rows["chunk_id"]
 
+    def chunks_and_vectors(self, release_id: str) -> tuple[list[Chunk], np.ndarray]:
+        """A release's chunks and their stored vectors, in text order (what a build carries over)."""
+        chunks, rows = self.chunks.with_rows(release_id)
+        return chunks, np.asarray(self.stored[rows])
+
     def vectors_of(self, release_id: str) -> np.ndarray:
         """The stored vectors of a release's chunks, in text order."""
-        return np.asarray(self.stored[self.chunks.rows_of(release_id)])
+        return self.chunks_and_vectors(release_id)[1]
 
 
 def _vectors_at(gen: Path, n: int, dim: int) -> np.ndarray:
