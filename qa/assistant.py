@@ -24,7 +24,7 @@ from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
 from .question import analyse
-from .reader import Reader, check_reader
+from .reader import Reader, check_reader, precision_of
 from .retrieve import DateRange, Retriever
 from .windows import evidence_bounds, make_windows, read
 
@@ -106,6 +106,8 @@ class Assistant:
         self._reader = reader if isinstance(reader, Reader) else None
         self._reader_dir = None if self._reader else reader
         meta = self._reader.meta if self._reader else check_reader(reader)
+        if self._reader is None:
+            precision_of(meta)  # a bad $QA_READER_PRECISION is reported now, not at the first question
         self.calibration = calibration or Calibration.from_dict(meta.get("calibration"))
         self.threshold = self.calibration.threshold if threshold is None else threshold
         self._swap = threading.Lock()  # held only while a new generation is loaded, never across a question

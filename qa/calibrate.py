@@ -194,10 +194,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from .assistant import Assistant
     from .eval import squad_index, squad_items
-    from .reader import Reader, precision_of, read_meta, write_meta
+    from .reader import Reader, ReaderError, precision_of, read_meta, write_meta
 
-    meta = read_meta(args.reader)
-    precision = precision_of(meta)
+    try:
+        meta = read_meta(args.reader)
+        precision = precision_of(meta)
+    except ReaderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     held = set(meta.get("held_out_articles") or [])
     if not held:
         print("error: reader.json names no held-out articles; retrain with `make train-reader`.", file=sys.stderr)
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.reuse:
         kept = json.loads(args.readings.read_text(encoding="utf-8"))
-        if kept.get("sha256") != meta.get("sha256") or kept.get("precision", "int8") != precision:
+        if kept.get("sha256") != meta.get("sha256") or kept.get("precision", config.READER_PRECISION) != precision:
             print("error: the kept readings are of another reader model or precision; run without --reuse.",
                   file=sys.stderr)
             return 2

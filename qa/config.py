@@ -31,6 +31,8 @@ MAX_WINDOWS = {"int8": 3, "bf16": 2, "fp32": 2}
 #: word pieces in a reader window (question + passage) and overlap when a passage is longer
 READER_MAX_LENGTH = 256
 READER_STRIDE = 96
+#: sentences either side of a candidate sentence in a window the reader reads (training windows too)
+WINDOW_NEIGHBOURS = 1
 #: longest answer, in word pieces
 MAX_ANSWER_PIECES = 30
 #: windows the reader reads per question (one forward pass): calibration reads this many and keeps the

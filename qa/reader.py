@@ -148,11 +148,15 @@ def check_reader(model_dir: str | os.PathLike | None = None) -> dict:
     return meta
 
 
-def precision_of(meta: dict) -> str:
-    """The precision to run a reader at: $QA_READER_PRECISION, else the one its calibration was fitted at
-    (margins shift a little between int8 and bf16), else config.READER_PRECISION."""
-    return os.environ.get("QA_READER_PRECISION") or (meta.get("calibration") or {}).get("precision") \
+def precision_of(meta: dict, asked: str | None = None) -> str:
+    """The precision to run a reader at: `asked`, else $QA_READER_PRECISION, else the one its calibration
+    was fitted at (margins shift a little between int8 and bf16), else config.READER_PRECISION."""
+    name = asked or os.environ.get("QA_READER_PRECISION") or (meta.get("calibration") or {}).get("precision") \
         or config.READER_PRECISION
+    if name not in config.READER_PRECISIONS:
+        raise ReaderError(f"The reader precision {name!r} is not one of {', '.join(config.READER_PRECISIONS)}; "
+                          f"check $QA_READER_PRECISION.")
+    return name
 
 
 class Reader:
@@ -162,9 +166,7 @@ class Reader:
         """`precision`: int8 (dynamic, per channel), bf16 or fp32; default: see `precision_of`."""
         self.model_dir = Path(model_dir or config.READER_DIR)
         self.meta = check_reader(self.model_dir)
-        self.precision = precision or precision_of(self.meta)
-        if self.precision not in config.READER_PRECISIONS:
-            raise ValueError(f"unknown reader precision {self.precision!r}: one of {', '.join(config.READER_PRECISIONS)}")
+        self.precision = precision_of(self.meta, precision)
         weights = self.model_dir / self.meta.get("weights", config.READER_WEIGHTS)
         self.tokenizer = load_tokenizer()
         self.model = self._load_model(weights)

@@ -79,9 +79,9 @@ def examples(articles: list[dict]) -> list[dict]:
     return out
 
 
-def windows(records: list[dict], seed: int, neighbours: int = 1, hard_negatives: int = 0) -> list[dict]:
-    """Records for the windows the product reads (a sentence and `neighbours` either side, split as the
-    index splits releases): per answerable question the window around its answer's sentence and one
+def windows(records: list[dict], seed: int, hard_negatives: int = 0) -> list[dict]:
+    """Records for the windows the product reads (`qa.windows.window_span` around each sentence, split as
+    the index splits releases): per answerable question the window around its answer's sentence and one
     other window of the paragraph, labelled "no answer here"; per unanswerable question one window.
     This is the choice the reader makes at query time: which of a few windows holds the answer.
 
@@ -89,65 +89,58 @@ def windows(records: list[dict], seed: int, neighbours: int = 1, hard_negatives:
     that share the most words with the question (as retrieval would bring them), labelled no-answer."""
     from index.annotate import annotate
 
+    from .windows import window_span
+
     rng = random.Random(seed)
     contexts = sorted({r["context"] for r in records})
     sents = dict(zip(contexts, (a.sentences for a in annotate(contexts))))
-    out = []
-    if hard_negatives:
-        out += _hard_negatives(records, sents, neighbours, hard_negatives, rng)
+    # context -> (start, end) of the window around each of its sentences
+    spans = {ctx: [(rows[lo][0], rows[hi][1]) for lo, hi in (window_span(i, len(rows)) for i in range(len(rows)))]
+             for ctx, rows in sents.items()}
+    out = _hard_negatives(records, spans, hard_negatives, rng) if hard_negatives else []
     for r in records:
-        rows = sents[r["context"]]
-        if not rows:
+        wins = spans[r["context"]]
+        if not wins:
             continue
-
-        def window(i: int) -> tuple[int, int]:
-            lo, hi = max(i - neighbours, 0), min(i + neighbours, len(rows) - 1)
-            return rows[lo][0], rows[hi][1]
-
-        def record(w: tuple[int, int], start: int) -> dict:
-            text = r["context"][w[0]:w[1]]
-            return {"question": r["question"], "context": text, "answer_start": start,
-                    "answer_text": r["answer_text"] if start >= 0 else ""}
-
         a0, a1 = r["answer_start"], r["answer_start"] + len(r["answer_text"])
         if a0 >= 0:
-            hit = [i for i, (s, e) in enumerate(rows) if s < a1 and e > a0]
-            if not hit:
+            hit = next((i for i, (s, e) in enumerate(sents[r["context"]]) if s < a1 and e > a0), None)
+            if hit is None:
                 continue
-            w = window(hit[0])
+            w = wins[hit]
             if w[0] <= a0 and a1 <= w[1]:
-                out.append(record(w, a0 - w[0]))
-            others = [window(i) for i in range(len(rows)) if window(i)[1] <= a0 or window(i)[0] >= a1]
+                out.append(_window_record(r, w, a0 - w[0]))
+            others = [w for w in wins if w[1] <= a0 or w[0] >= a1]
         else:
-            others = [window(i) for i in range(len(rows))]
+            others = wins
         if others:
-            out.append(record(rng.choice(others), -1))
+            out.append(_window_record(r, rng.choice(others), -1))
     return out
 
 
-def _hard_negatives(records: list[dict], sents: dict, neighbours: int, k: int, rng: random.Random) -> list[dict]:
+def _window_record(r: dict, w: tuple[int, int], start: int) -> dict:
+    """`r`'s question over the window `w` of its context; `start` is the answer's offset in it, -1 for none."""
+    return {"question": r["question"], "context": r["context"][w[0]:w[1]], "answer_start": start,
+            "answer_text": r["answer_text"] if start >= 0 else ""}
+
+
+def _hard_negatives(records: list[dict], spans: dict[str, list[tuple[int, int]]], k: int,
+                    rng: random.Random) -> list[dict]:
     """`k` no-answer windows per answerable question from the other paragraphs of its article, those sharing
     the most content words with the question (ties broken at random); none that holds the answer's text."""
     from .question import STOPWORDS, words
 
-    by_article: dict[str, list[str]] = {}
+    by_article: dict[str, dict[str, None]] = {}  # article -> its contexts, in order
     for r in records:
-        ctxs = by_article.setdefault(r.get("article", ""), [])
-        if r["context"] not in ctxs:
-            ctxs.append(r["context"])
-    spans = {}  # context -> [(start, end, words)]
-    for ctx, rows in sents.items():
-        spans[ctx] = []
-        for i in range(len(rows)):
-            s, e = rows[max(i - neighbours, 0)][0], rows[min(i + neighbours, len(rows) - 1)][1]
-            spans[ctx].append((s, e, frozenset(words(ctx[s:e]))))
+        by_article.setdefault(r.get("article", ""), {})[r["context"]] = None
+    worded = {ctx: [(s, e, frozenset(words(ctx[s:e]))) for s, e in wins] for ctx, wins in spans.items()}
     out = []
     for r in records:
         if r["answer_start"] < 0:
             continue
         asked = {w for w in words(r["question"]) if w not in STOPWORDS}
         scored = [(len(asked & ws), rng.random(), ctx, s, e) for ctx in by_article.get(r.get("article", ""), ())
-                  if ctx != r["context"] for s, e, ws in spans[ctx] if r["answer_text"] not in ctx[s:e]]
+                  if ctx != r["context"] for s, e, ws in worded[ctx] if r["answer_text"] not in ctx[s:e]]
         for _, _, ctx, s, e in sorted(scored, reverse=True)[:k]:
             out.append({"question": r["question"], "context": ctx[s:e], "answer_start": -1, "answer_text": ""})
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from index.store import IndexData
 
+from . import config
 from .question import Question
 from .reader import Reader, SpanScore
 from .retrieve import Candidate, Retriever
@@ -48,7 +49,13 @@ class Reading:
                 "missing": self.window.missing}
 
 
-def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = 1,
+def window_span(i: int, n_sentences: int, neighbours: int = config.WINDOW_NEIGHBOURS) -> tuple[int, int]:
+    """First and last sentence of the window around sentence `i` of `n_sentences`: the one rule for the
+    windows the reader reads, at query time and in training (qa.train)."""
+    return max(i - neighbours, 0), min(i + neighbours, n_sentences - 1)
+
+
+def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbours: int = config.WINDOW_NEIGHBOURS,
                  q: Question | None = None) -> list[Window]:
     """Windows around the `n` best candidate sentences; a sentence already inside a window adds none.
     With the question `q`, each window also notes the rarest question word it never uses."""
@@ -61,7 +68,7 @@ def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbour
         if (rid, i) in covered:
             continue
         sents = retriever.sentences(rid)
-        lo, hi = max(i - neighbours, 0), min(i + neighbours, len(sents) - 1)
+        lo, hi = window_span(i, len(sents), neighbours)
         covered.update((rid, j) for j in range(lo, hi + 1))
         miss = retriever.missing(q, rid, lo, hi) if q is not None else 0.0
         out.append(Window(rid, sents[lo].start, sents[hi].end, cand, len(out), miss))

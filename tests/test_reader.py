@@ -216,5 +216,14 @@ def test_calibration_can_cap_the_windows_read_and_a_reader_runs_at_its_calibrate
     assert precision_of({}) == config.READER_PRECISION
     monkeypatch.setenv("QA_READER_PRECISION", "int8")
     assert precision_of({"calibration": {"precision": "bf16"}}) == "int8"
-    with pytest.raises(ValueError):
+    assert precision_of({}, "fp32") == "fp32"
+    with pytest.raises(ReaderError, match="'fp8' is not one of int8, bf16, fp32"):
         Reader(precision="fp8")
+
+
+def test_a_bad_precision_in_the_environment_gets_one_sentence_before_any_question(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QA_READER_PRECISION="int4")
+    out = subprocess.run([sys.executable, "-m", "qa", "Who will succeed Jens Stoltenberg?", "--index",
+                          str(tmp_path / "none")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert out.returncode == 2
+    assert "'int4' is not one of int8, bf16, fp32" in out.stderr and "Traceback" not in out.stderr
