@@ -7,7 +7,7 @@ same order. The work itself is `pipeline.process`, run by a pool of Ray actors t
 single-process build does (same chunk ids, generation swap, lock and checksums).
 
 What travels through Ray is plain data: each release as a dict of its fields in, and per release a JSON
-string (sentences and chunks) and the `.npz` bytes of its arrays out; `Processed` objects are rebuilt on
+string (sentences and chunks) and the `.npy` bytes of its vectors out; `Processed` objects are rebuilt on
 the driver around the driver's own `Release`s.
 
 Ray is an optional extra (`pip install -e '.[scale]'`; `ray://` addresses also need `ray[client]`) and
@@ -428,27 +428,18 @@ def _first_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------- wire format
 
 _RELEASE_FIELDS = [f.name for f in fields(Release)]
-_SPECIAL = ("release", "annotation", "chunks")
 
 
 def _encode(batch: list[Processed], pos) -> dict[str, list]:
-    """Processed releases as plain columns: JSON for sentences and chunks, .npz bytes for the arrays."""
-    meta, arrays = [], []
+    """Processed releases as plain columns: JSON for sentences and chunks, .npy bytes for the vectors."""
+    meta, vectors = [], []
     for p in batch:
         meta.append(json.dumps({"release_id": p.release.release_id, "annotation": p.annotation.to_dict(),
                                 "chunks": [c.to_dict() for c in p.chunks]}))
-        named = {}
-        for f in fields(p):
-            value = getattr(p, f.name)
-            if f.name in _SPECIAL or value is None:
-                continue
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"Processed.{f.name} is not an array and cannot travel through Ray")
-            named[f.name] = value
         buf = io.BytesIO()
-        np.savez(buf, **named)
-        arrays.append(buf.getvalue())
-    return {"pos": np.asarray(pos, dtype=np.int64), "meta": meta, "arrays": arrays}
+        np.save(buf, p.vectors, allow_pickle=False)
+        vectors.append(buf.getvalue())
+    return {"pos": np.asarray(pos, dtype=np.int64), "meta": meta, "vectors": vectors}
 
 
 def _decode(release: Release, batch: dict, row: int) -> Processed:
@@ -456,10 +447,9 @@ def _decode(release: Release, batch: dict, row: int) -> Processed:
     meta = json.loads(str(batch["meta"][row]))
     if meta["release_id"] != release.release_id:
         raise DistributedBuildError("Ray returned a release out of place; build again.")
-    with np.load(io.BytesIO(bytes(batch["arrays"][row])), allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}
+    vectors = np.load(io.BytesIO(bytes(batch["vectors"][row])), allow_pickle=False)
     return Processed(release=release, annotation=Annotation.from_dict(meta["annotation"]),
-                     chunks=[Chunk(**c) for c in meta["chunks"]], **arrays)
+                     chunks=[Chunk(**c) for c in meta["chunks"]], vectors=vectors)
 
 
 def _release(batch: dict, row: int) -> Release:

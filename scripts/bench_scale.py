@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_index import MONTHS, PLACES, folder_size, peak_rss_mb  # noqa: E402
-from bench_vectors import rss_mb  # noqa: E402
+from bench_vectors import rss_mb, timed  # noqa: E402
 
 POOL = ROOT.parent / "shared" / "data" / "squad_train_pool.json"
 SOURCE = "Synthetic Press Office"
@@ -156,21 +156,12 @@ class SyntheticVectors:
     """Unit vectors scattered around real ones along the real covariance (bench_vectors.synthetic, streamed)."""
 
     def __init__(self, real: np.ndarray, seed: int, cosine: float = 0.80):
-        from bench_vectors import _normalize
+        from bench_vectors import _normalize, covariance_root, noise_scale
 
         self.real, self.normalize = real, _normalize
         self.rng = np.random.default_rng(seed)
-        eigval, eigvec = np.linalg.eigh(np.cov(real.T))
-        self.root = (eigvec * np.sqrt(np.clip(eigval, 0, None))).T.astype(np.float32)
-        rng = np.random.default_rng(seed + 1)
-        c = real[rng.integers(0, len(real), 2000)]
-        z = rng.standard_normal((2000, real.shape[1]), np.float32) @ self.root
-        lo, hi = 0.0, 10.0
-        for _ in range(40):
-            s = (lo + hi) / 2
-            cos = np.median(np.sum(_normalize(c + s * z) * c, axis=1))
-            lo, hi = (s, hi) if cos > cosine else (lo, s)
-        self.s = s
+        self.root = covariance_root(real)
+        self.s = noise_scale(real, self.root, np.random.default_rng(seed + 1), cosine)
 
     def around(self, centres: np.ndarray) -> np.ndarray:
         noise = self.rng.standard_normal((len(centres), self.real.shape[1]), np.float32) @ self.root
@@ -436,11 +427,6 @@ def writer_only_build(spec: dict, paragraphs: list[dict], stages: Stages) -> dic
 
 # -- child: query ---------------------------------------------------------------------------------------------
 
-def _norm(s: str) -> str:
-    s = re.sub(r"[^\w\s]", " ", s.lower())
-    return " ".join(w for w in s.split() if w not in ("a", "an", "the"))
-
-
 def child_query(spec: dict) -> dict:
     from index import embedder, store
     from index import vectors as vector_index
@@ -448,6 +434,7 @@ def child_query(spec: dict) -> dict:
     out: dict = {"load_before": os.getloadavg()[0]}
     t = time.perf_counter()
     from qa import Assistant
+    from qa.eval import best_over, exact
 
     assistant = Assistant(spec["index"])
     out["assistant_load_s"] = time.perf_counter() - t
@@ -462,7 +449,7 @@ def child_query(spec: dict) -> dict:
         times.append((time.perf_counter() - t) * 1000)
         cpu_ms.append((cpu_s() - c) * 1000)
         answered += bool(a.answered)
-        right += bool(a.answered) and any(_norm(g) == _norm(a.text) for g in golds)
+        right += bool(a.answered) and best_over(exact, a.text, golds) == 1.0
     out.update(ask_ms=times, ask_p50=float(np.percentile(times, 50)), ask_p95=float(np.percentile(times, 95)),
                ask_cpu_ms_p50=float(np.percentile(cpu_ms, 50)),
                asked=len(times), answered=answered, exact_match=right)
@@ -483,13 +470,7 @@ def child_query(spec: dict) -> dict:
     pert /= np.linalg.norm(pert, axis=1, keepdims=True)
     found, times = {}, {}
     for name, qs in (("questions", qv), ("perturbed", pert)):
-        ids, ms = np.full((len(qs), K), -1, np.int64), []
-        for j, q in enumerate(qs):
-            t = time.perf_counter()
-            _, got = vector_index.search(data.vectors, q[None], K)
-            ms.append((time.perf_counter() - t) * 1000)
-            ids[j, :got.shape[1]] = got[0]
-        found[name], times[name] = ids, ms
+        times[name], found[name] = timed(data.vectors, qs, vector_index.VECTOR_INDEX, max_s=float("inf"))
     out.update(search_p50=float(np.percentile(times["questions"], 50)),
                search_p95=float(np.percentile(times["questions"], 95)),
                search_p50_perturbed=float(np.percentile(times["perturbed"], 50)),

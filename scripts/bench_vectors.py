@@ -76,18 +76,29 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def synthetic(real: np.ndarray, n: int, seed: int, cosine: float = 0.80) -> np.ndarray:
-    """n unit vectors scattered around real ones along the real covariance (median cosine to centre `cosine`)."""
-    rng = np.random.default_rng(seed)
+def covariance_root(real: np.ndarray) -> np.ndarray:
+    """A matrix R with z @ R ~ N(0, cov(real)) for z ~ N(0, I)."""
     eigval, eigvec = np.linalg.eigh(np.cov(real.T))
-    root = (eigvec * np.sqrt(np.clip(eigval, 0, None))).T.astype(np.float32)  # z @ root ~ N(0, cov)
-    # s by bisection on a sample: the median cosine to the centre falls as s grows
+    return (eigvec * np.sqrt(np.clip(eigval, 0, None))).T.astype(np.float32)
+
+
+def noise_scale(real: np.ndarray, root: np.ndarray, rng: np.random.Generator, cosine: float) -> float:
+    """The noise scale s at which normalize(c + s * z @ root) has median cosine `cosine` to its real centre c:
+    bisection on a sample (the cosine falls as s grows)."""
     c, z = real[rng.integers(0, len(real), 2000)], rng.standard_normal((2000, real.shape[1]), np.float32) @ root
     lo, hi = 0.0, 10.0
     for _ in range(40):
         s = (lo + hi) / 2
         cos = np.median(np.sum(_normalize(c + s * z) * c, axis=1))
         lo, hi = (s, hi) if cos > cosine else (lo, s)
+    return s
+
+
+def synthetic(real: np.ndarray, n: int, seed: int, cosine: float = 0.80) -> np.ndarray:
+    """n unit vectors scattered around real ones along the real covariance (median cosine to centre `cosine`)."""
+    rng = np.random.default_rng(seed)
+    root = covariance_root(real)
+    s = noise_scale(real, root, rng, cosine)
     out = np.empty((n, real.shape[1]), np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)

@@ -95,10 +95,6 @@ def copy_index(src: Path, dst: Path) -> Path:
     return dst
 
 
-def chunks_of(data: store.IndexData, release_id: str):
-    return sorted((c for c in data.chunks.values() if c.release_id == release_id), key=lambda c: c.start)
-
-
 def rid_of(data: store.IndexData, path: str, title: str | None = None) -> str:
     (rid,) = [r.release_id for r in data.releases.values() if r.path == path and (title is None or r.title == title)]
     return rid
@@ -140,15 +136,15 @@ def test_first_build_and_round_trip(base):
     assert [r.path for r in data.releases.values()] == ["air-defence.md", "digest.txt", "digest.txt",
                                                         "logistics.txt", "long-report.txt"]
     long_id = rid_of(data, "long-report.txt")
-    assert len(chunks_of(data, long_id)) >= 3
+    assert len(data.chunks.of_release(long_id)) >= 3
     from index import config, embedder
 
     for rid, r in data.releases.items():
         assert r.text in (corpus / r.path).read_text(encoding="utf-8")
         note = data.annotations[rid]
-        assert data.vectors_of(rid).shape == (len(chunks_of(data, rid)), embedder.dimension())
+        assert data.vectors_of(rid).shape == (len(data.chunks.of_release(rid)), embedder.dimension())
         assert all(r.text[s:e].strip() == r.text[s:e] for s, e in note.sentences)
-        for c in chunks_of(data, rid):
+        for c in data.chunks.of_release(rid):
             assert c.text == r.text[c.start:c.end]
             assert 0 < c.n_tokens <= config.CHUNK_SETTINGS.max_tokens
             assert embedder.fits_window(store.chunk_document(r, c))
@@ -230,7 +226,7 @@ def test_add_embeds_only_the_new_release(evolved):
     before, report, after, gens = evolved[2]["add"]
     rid = rid_of(after, "summit.txt")
     assert _counts(report) == (1, 0, 0, 5)
-    assert report.chunks_embedded == len(chunks_of(after, rid)) >= 1
+    assert report.chunks_embedded == len(after.chunks.of_release(rid)) >= 1
     assert after.vectors.ntotal == before.vectors.ntotal + report.chunks_embedded
     # the generation readers used until now stays for them; older ones go
     assert gens == [before.generation, after.generation]
@@ -249,7 +245,7 @@ def test_edit_re_embeds_only_that_release(evolved, name, path, title):
     before, report, after, gens = evolved[2][name]
     assert _counts(report) == (0, 1, 0, 5)
     rid = rid_of(after, path, title)
-    assert report.chunks_embedded == len(chunks_of(after, rid))
+    assert report.chunks_embedded == len(after.chunks.of_release(rid))
     new_ids = set(after.chunks) - set(before.chunks)
     assert {after.chunks[i].release_id for i in new_ids} == {rid}
     assert after.vectors.ntotal == len(after.chunks)
@@ -261,7 +257,7 @@ def test_delete_removes_the_release_and_its_vectors(evolved):
     assert _counts(report) == (0, 0, 1, 5) and report.chunks_embedded == 0
     gone = rid_of(before, "summit.txt")
     assert gone not in after.releases and gone not in after.annotations
-    gone_ids = [c.chunk_id for c in chunks_of(before, gone)]
+    gone_ids = [c.chunk_id for c in before.chunks.of_release(gone)]
     assert after.vectors.ntotal == before.vectors.ntotal - len(gone_ids)
     assert not set(gone_ids) & set(after.chunks)
     assert not set(gone_ids) & set(int(i) for i in after.bm25_ids)
@@ -279,7 +275,7 @@ def test_rename_reuses_vectors(evolved, name, old_path, new_path):
     assert _counts(report) == (1, 0, 1, 4) and report.reused == 1 and report.chunks_embedded == 0
     old_id, new_id = rid_of(before, old_path), rid_of(after, new_path)
     assert old_id not in after.releases
-    old_chunks, new_chunks = chunks_of(before, old_id), chunks_of(after, new_id)
+    old_chunks, new_chunks = before.chunks.of_release(old_id), after.chunks.of_release(new_id)
     assert [(c.start, c.end, c.text) for c in old_chunks] == [(c.start, c.end, c.text) for c in new_chunks]
     for o, n in zip(old_chunks, new_chunks):
         assert np.array_equal(before.vectors.reconstruct(o.chunk_id), after.vectors.reconstruct(n.chunk_id))
@@ -362,7 +358,7 @@ def test_accepted_upload_is_indexed(work, tmp_path):
     report = build_index(corpus, index)
     data = store.load(index)
     assert _counts(report) == (1, 0, 0, 5)
-    assert report.chunks_embedded == len(chunks_of(data, rid_of(data, "summit.md")))
+    assert report.chunks_embedded == len(data.chunks.of_release(rid_of(data, "summit.md")))
 
 
 # ----- corruption ---------------------------------------------------------------------------------------
@@ -599,7 +595,7 @@ def test_killed_build_leaves_a_loadable_index_and_the_next_build_finishes(paused
     else:
         assert (report.added, report.changed, report.removed, report.unchanged) == (added, changed, removed, unchanged)
         touched = {rid_of(after, "summit.txt"), rid_of(after, "air-defence.md")} if point in EMBEDDING else set()
-        assert report.chunks_embedded == sum(len(chunks_of(after, r)) for r in touched)
+        assert report.chunks_embedded == sum(len(after.chunks.of_release(r)) for r in touched)
     assert len(after.releases) == n_releases and after.vectors.ntotal == len(after.chunks)
     assert not list(index.glob(".current-*"))
     assert all(g <= after.generation for g in gen_folders(index)) and len(gen_folders(index)) <= 2
@@ -634,7 +630,7 @@ def test_concurrent_builds_wait_or_say_so(paused_builds):
     assert (second["added"], second["changed"], second["removed"], second["unchanged"]) == (1, 0, 0, 6)
     data = store.load(index)
     assert len(data.releases) == 7 and data.vectors.ntotal == len(data.chunks)
-    assert second["chunks_embedded"] == len(chunks_of(data, rid_of(data, "late.txt")))
+    assert second["chunks_embedded"] == len(data.chunks.of_release(rid_of(data, "late.txt")))
 
 
 def test_a_waiting_build_reports_the_wait(work):
