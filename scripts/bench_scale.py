@@ -239,7 +239,7 @@ def child_build(spec: dict) -> dict:
 
     stages = Stages()
     install_timers(stages)
-    mode, index_dir, n_target = spec["mode"], Path(spec["index"]), spec["n_target"]
+    mode, index_dir = spec["mode"], Path(spec["index"])
     paragraphs = pool_paragraphs()
     out: dict = {"mode": mode, "load_before": os.getloadavg()[0]}
     last = {"t": time.perf_counter(), "done": 0}
@@ -639,8 +639,9 @@ def notes(rows: list[dict], args, total_s: float) -> str:
                "files, no per-release split). build/encode: build chunks/s over the model's bare encode rate on the "
                "same chunk documents in the same process (bare encode after the build: load that changes between the "
                "two biases it; the CPU-seconds ratio is the steadier figure); 'projected' = chunks/s of (build time "
-               "- vector making + chunks / encode rate) over the encode rate. recall@10: FAISS search vs exact inner product over the stored vectors, 200 question "
-               "vectors / 200 perturbed stored vectors. search: single queries, 1 thread. ask(): 40 questions "
+               "- vector making + chunks / encode rate) over the encode rate. recall@10: FAISS search vs exact inner "
+               f"product over the stored vectors, {args.recall_queries} question vectors / {args.recall_queries} "
+               f"perturbed stored vectors. search: single queries, 1 thread. ask(): {args.questions} questions "
                "after 3 warm-ups. peak RSS: ru_maxrss of the build / query process (build: measured before "
                "the bare encode; query: before the exact search).")
     return "\n".join(out)
