@@ -27,7 +27,6 @@ from .pipeline import Processed, Processor
 from .releases import ReadReport, Release, read_corpus
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
-#: Splits and embeds the releases given (in corpus order), yielding them in batches, in the same order.
 #: The progress stage reported while another build holds the lock.
 WAITING_STAGE = "waiting for another build"
 
