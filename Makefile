@@ -30,24 +30,24 @@ test: install browser
 	$(BIN)/python -m pytest -q
 
 eval: install
-	$(BIN)/python -m qa.eval $(SHARED)/nato_dev.jsonl
-	$(BIN)/python -m qa.eval $(SHARED)/squad2_dev_subset.json
+	$(BIN)/python -m qa.training.eval $(SHARED)/nato_dev.jsonl
+	$(BIN)/python -m qa.training.eval $(SHARED)/squad2_dev_subset.json
 
 # Fine-tune the reader on ../shared/data/squad_train_pool.json in the four rounds the shipped one had
 # (whole paragraphs at 8e-5, again at 4e-5, then the product's sentence windows, then those with hard
 # negatives), then fit its calibration on the held-out pool articles. About 2.5 hours on 2 CPU cores;
 # checkpoints in .train/, resumed when interrupted; a GPU is used when present.
-TRAIN := $(BIN)/python -m qa.train
+TRAIN := $(BIN)/python -m qa.training.train
 WINDOWS := --data windows --paragraph-share 0.3 --warmup 0.06
 train-reader: install
 	$(TRAIN) --work .train/round1 --out .train/reader-round1 --max-steps 850
 	$(TRAIN) --init .train/reader-round1 --work .train/round2 --out .train/reader-round2 --max-steps 450 --lr 4e-5
 	$(TRAIN) --init .train/reader-round2 --work .train/round3 --out .train/reader-round3 $(WINDOWS) --epochs 1.5 --lr 3e-5
 	$(TRAIN) --init .train/reader-round3 --work .train/round4 $(WINDOWS) --hard-negatives 1 --epochs 1.0 --lr 2e-5
-	$(BIN)/python -m qa.calibrate
+	$(BIN)/python -m qa.training.calibrate
 
 calibrate: install
-	$(BIN)/python -m qa.calibrate
+	$(BIN)/python -m qa.training.calibrate
 
 bench: install
 	$(BIN)/python scripts/benchmark.py

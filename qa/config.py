@@ -25,7 +25,7 @@ READER_PRECISIONS = ("int8", "bf16", "fp32")
 READER_PRECISION = "int8"
 #: the most windows a question may read at each precision and keep ask() within 5x the question's encode on
 #: this 2-core CPU (scripts/benchmark.py: bf16 at 2 windows 47.8 ms, at 3 70.3 ms; int8 at 3 50.4 ms);
-#: `python -m qa.calibrate` chooses the windows up to this
+#: `python -m qa.training.calibrate` chooses the windows up to this
 MAX_WINDOWS = {"int8": 3, "bf16": 2, "fp32": 2}
 
 #: word pieces in a reader window (question + passage) and overlap when a passage is longer
@@ -39,7 +39,7 @@ MAX_ANSWER_PIECES = 30
 #: fewest that do as well (Calibration.windows)
 N_WINDOWS = 6
 
-#: training material (outside the product: only `python -m qa.train` reads it)
+#: training material (outside the product: only `python -m qa.training.train` reads it)
 TRAIN_POOL = PROJECT_ROOT.parent / "shared" / "data" / "squad_train_pool.json"
 #: checkpoints of a training run, git-ignored
 TRAIN_WORK_DIR = PROJECT_ROOT / ".train"

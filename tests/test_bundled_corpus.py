@@ -218,7 +218,7 @@ def test_labels_follow_the_cut_offs():
 
 
 def test_label_cut_offs_come_from_right_answers():
-    from qa.calibrate import label_cutoffs
+    from qa.training.calibrate import label_cutoffs
 
     scored = ([(0.9 - i / 1000, i % 10 != 5) for i in range(100)]  # 90% right
               + [(0.5 - i / 1000, i * 7 % 10 < 6) for i in range(100)]  # 60% right

@@ -203,7 +203,7 @@ def test_cli_prints_answer_sentence_and_release(built):
 
 
 def test_eval_scores_a_question_file(built, tmp_path):
-    from qa import eval as qa_eval
+    from qa.training import eval as qa_eval
 
     _, index_dir, assistant = built
     items = [qa_eval.Item("Who will succeed Jens Stoltenberg as Secretary General?", ["Mark Rutte"],

@@ -120,7 +120,7 @@ def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
     pool.write_text(json.dumps(_tiny_pool()))
     out = tmp_path / "reader"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "qa.train", "--pool", str(pool), "--out", str(out), "--work",
+    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--pool", str(pool), "--out", str(out), "--work",
                           str(tmp_path / "work"), "--max-steps", "3", "--batch-size", "2", "--device", "cpu"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -134,7 +134,7 @@ def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
 def test_window_records_are_the_windows_the_product_reads():
     """Training on windows: per answerable question the sentence window holding its answer (offset exact)
     and another window of the paragraph labelled no-answer; per unanswerable question one window."""
-    from qa.train import TrainSettings, examples, training_records, windows
+    from qa.training.train import TrainSettings, examples, training_records, windows
 
     context = ("The harbour authority met on Monday. It opened its new container terminal in Rotterdam on 3 May 2024. "
                "The terminal cost 40 million euros. Ships from Asia will call there weekly. Dock workers welcomed it. "
@@ -178,7 +178,7 @@ def test_window_records_are_the_windows_the_product_reads():
 def test_calibration_fit_learns_from_held_out_readings():
     """On readings where the reader's margin alone picks a wrong window but retrieval ranks the right one first,
     the fitted rank weights lean on retrieval, and the threshold refuses what is never right."""
-    from qa.calibrate import Asked, fit
+    from qa.training.calibrate import Asked, fit
 
     def reading(margin, retrieval, text, position):
         return ({"margin": margin, "span": margin + 5, "null": 5.0, "retrieval": retrieval, "cosine": retrieval / 2,
@@ -199,7 +199,7 @@ def test_calibration_fit_learns_from_held_out_readings():
 def test_calibration_can_cap_the_windows_read_and_a_reader_runs_at_its_calibrated_precision(monkeypatch):
     """A right answer only in the third window: all windows would be read, unless capped (the speed budget).
     The reader's precision comes from its calibration unless $QA_READER_PRECISION says otherwise."""
-    from qa.calibrate import Asked, fit
+    from qa.training.calibrate import Asked, fit
     from qa.reader import precision_of
 
     def reading(margin, text, position):

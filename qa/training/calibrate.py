@@ -1,8 +1,8 @@
 """Fit the reader's calibration on the training pool's held-out articles, and store it with the reader.
 
-    python -m qa.calibrate [--reader DIR] [--pool FILE] [--dry-run]
+    python -m qa.training.calibrate [--reader DIR] [--pool FILE] [--dry-run]
 
-The held-out articles (named in reader.json by `python -m qa.train`) become a corpus; every
+The held-out articles (named in reader.json by `python -m qa.training.train`) become a corpus; every
 question is asked end to end and every window the reader read is kept. Then, on those
 readings only: the rank weights that pick the best window (most F1), a logistic model of
 "the chosen span is right", the abstention threshold (best overall SQuAD 2.0 F1 with
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
-from .calibration import Calibration
+from .. import config
+from ..calibration import Calibration
 
 #: the operating point answers at least this share of answerable held-out questions: a press
 #: office's users ask mostly answerable questions, and a refusal of one costs as much as a wrong answer
@@ -180,7 +180,7 @@ def fit(data: list[Asked], max_windows: int | None = None) -> tuple[Calibration,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.calibrate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qa.training.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reader", type=Path, default=config.READER_DIR)
     parser.add_argument("--pool", type=Path, default=config.TRAIN_POOL)
     parser.add_argument("--dry-run", action="store_true", help="print the fit, do not write reader.json")
@@ -192,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="refit on the kept readings instead of asking again")
     args = parser.parse_args(argv)
 
-    from .assistant import Assistant
+    from ..assistant import Assistant
     from .eval import squad_index, squad_items
-    from .reader import Reader, ReaderError, precision_of, read_meta, write_meta
+    from ..reader import Reader, ReaderError, precision_of, read_meta, write_meta
 
     try:
         meta = read_meta(args.reader)

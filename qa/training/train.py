@@ -1,12 +1,12 @@
 """Fine-tune the bundled all-MiniLM-L6-v2 encoder into the extractive reader.
 
-    python -m qa.train                      # the full run (resumes from .train/ if interrupted)
-    python -m qa.train --max-steps 5 --limit 40 --out /tmp/reader   # a smoke run
+    python -m qa.training.train                      # the full run (resumes from .train/ if interrupted)
+    python -m qa.training.train --max-steps 5 --limit 40 --out /tmp/reader   # a smoke run
 
 SQuAD 2.0-style: a start and an end logit per word piece of a window (question + passage);
 the [CLS] position is the no-answer option. Data: the training pool (never the dev subsets);
 a few of its articles are held out, to calibrate the reader's null score and how it is
-combined with retrieval (`python -m qa.calibrate`). The word-piece embedding table is frozen,
+combined with retrieval (`python -m qa.training.calibrate`). The word-piece embedding table is frozen,
 so the shipped model shares it with the bundled embedding model and stays small.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from index.store import file_sha256
 
-from . import config
+from .. import config
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def windows(records: list[dict], seed: int, hard_negatives: int = 0) -> list[dic
     that share the most words with the question (as retrieval would bring them), labelled no-answer."""
     from index.annotate import annotate
 
-    from .windows import window_span
+    from ..windows import window_span
 
     rng = random.Random(seed)
     contexts = sorted({r["context"] for r in records})
@@ -128,7 +128,7 @@ def _hard_negatives(records: list[dict], spans: dict[str, list[tuple[int, int]]]
                     rng: random.Random) -> list[dict]:
     """`k` no-answer windows per answerable question from the other paragraphs of its article, those sharing
     the most content words with the question (ties broken at random); none that holds the answer's text."""
-    from .question import STOPWORDS, words
+    from ..question import STOPWORDS, words
 
     by_article: dict[str, dict[str, None]] = {}  # article -> its contexts, in order
     for r in records:
@@ -187,7 +187,7 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
     """Fine-tune, checkpointing into `work_dir` (resumed when present), and export the reader to `out_dir`.
 
     `init`: a reader folder to continue from (another round of training) instead of the bare encoder."""
-    from .reader import base_model_path, export_reader, load_tokenizer
+    from ..reader import base_model_path, export_reader, load_tokenizer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -250,7 +250,7 @@ def _cpu_has_bf16() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     d = TrainSettings()
-    p = argparse.ArgumentParser(prog="python -m qa.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m qa.training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--pool", type=Path, default=config.TRAIN_POOL, help="SQuAD 2.0-format training file")
     p.add_argument("--out", type=Path, default=config.READER_DIR, help="where the trained reader is written")
     p.add_argument("--work", type=Path, default=config.TRAIN_WORK_DIR, help="checkpoints (resumed when present)")

@@ -1,7 +1,7 @@
 """Score the assistant on a question file.
 
-    python -m qa.eval ../shared/data/nato_dev.jsonl            # questions about the index's corpus
-    python -m qa.eval ../shared/data/squad2_dev_subset.json    # SQuAD 2.0: its paragraphs become the corpus
+    python -m qa.training.eval ../shared/data/nato_dev.jsonl            # questions about the index's corpus
+    python -m qa.training.eval ../shared/data/squad2_dev_subset.json    # SQuAD 2.0: its paragraphs become the corpus
 
 Prints release accuracy at 1, evidence hit rate, EM/F1 of the short answer (SQuAD
 normalisation), answered rate on answerable questions, abstention rate on unanswerable
@@ -216,7 +216,7 @@ RECORDED = ("release_at_1", "evidence_hit", "em", "f1", "answered_rate", "absten
 
 def record(model_dir: Path, name: str, m: dict) -> None:
     """Keep `m`'s main figures in the reader's reader.json and model card, under the question file's name."""
-    from .reader import read_meta, write_meta
+    from ..reader import read_meta, write_meta
 
     meta = read_meta(model_dir)
     meta.setdefault("eval", {})[name] = {k: m[k] for k in RECORDED if k in m}
@@ -224,7 +224,7 @@ def record(model_dir: Path, name: str, m: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qa.training.eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path, help="a .jsonl question file or a SQuAD 2.0 .json file")
     parser.add_argument("--index", help="index folder for .jsonl files (default: the default index)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -239,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from index.errors import CorpusError, IndexStoreError
 
-    from .assistant import Assistant
-    from .reader import ReaderError
+    from ..assistant import Assistant
+    from ..reader import ReaderError
 
     try:
         if args.file.suffix == ".json":
