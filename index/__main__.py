@@ -1,5 +1,6 @@
 """Command line: `python -m index build [--corpus DIR] [--index DIR] [--full] [--json] [--no-wait]
-[--vector-index KIND] [--device DEVICE] [--ray [ADDRESS] [--workers N]]` and `watch`."""
+[--vector-index KIND] [--device DEVICE] [--ray [ADDRESS] [--workers N]]`, `watch` and
+`fetch FEED_URL [--corpus DIR] [--every MINUTES] [--json]`."""
 from __future__ import annotations
 
 import argparse
@@ -85,7 +86,18 @@ def main(argv: list[str] | None = None) -> int:
                        help="where to embed: auto (a GPU when torch sees one; the default), cpu, cuda, cuda:N")
     watch = sub.choices["watch"]
     watch.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before rebuilding")
+    fetch = sub.add_parser("fetch", help="save the pages of a press office's RSS or Atom feed into the corpus")
+    fetch.add_argument("feed_url", metavar="FEED_URL", help="the feed's http or https address")
+    fetch.add_argument("--corpus", help="corpus folder (default: $QA_CORPUS_DIR or corpus/)")
+    fetch.add_argument("--every", type=float, metavar="MINUTES", help="read the feed again every MINUTES until Ctrl-C")
+    fetch.add_argument("--json", action="store_true", help="print each report as one JSON object")
     args = parser.parse_args(argv)
+    if args.command == "fetch":
+        if args.every is not None and not args.every > 0:
+            parser.error("--every must be a number of minutes above 0")
+        from .fetch import run as run_fetch
+
+        return run_fetch(args.feed_url, args.corpus, every=args.every, as_json=args.json)
     if args.command == "build" and args.workers is not None:
         if args.ray is None:
             parser.error("--workers goes with --ray")

@@ -30,6 +30,12 @@ EMBED_BATCH = {"cpu": 32, "gpu": 256}
 
 #: Largest upload accepted by the app, in bytes.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: `python -m index fetch`: seconds to wait on a server, seconds for one whole download, most bytes of
+#: one feed or page, and the User-Agent sent.
+FETCH_TIMEOUT_S = 20.0
+FETCH_MAX_SECONDS = 60.0
+FETCH_MAX_BYTES = 5 * 1024 * 1024
+FETCH_USER_AGENT = "press-qa/0.1 (python -m index fetch; follows a press office's feed)"
 #: Suffixes read as releases.
 CORPUS_SUFFIXES = (".txt", ".md")
 

@@ -15,3 +15,7 @@ class BuildLockedError(IndexStoreError):
 
 class DistributedBuildError(IndexStoreError):
     """Ray could not be reached, or could not do the build's work; the index is left as it was."""
+
+
+class FeedError(Exception):
+    """A feed cannot be read: not an http/https address, no answer, an error status, or not RSS/Atom."""
