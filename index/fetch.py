@@ -46,6 +46,8 @@ STATE_FILE = ".fetch-state.json"
 LOCK_FILE = ".fetch.lock"
 META_SUFFIX = ".meta.json"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: content types some servers give any file; a body that starts as HTML is then taken as a page
+_VAGUE_TYPES = ("text/plain", "application/octet-stream")
 
 
 class DownloadError(Exception):
@@ -246,6 +248,10 @@ def item_date(entry) -> str | None:
     return None
 
 
+def _looks_like_html(data: bytes) -> bool:
+    return data.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text or "").split())
 
@@ -265,8 +271,7 @@ def read_feed(feed_url: str):
         raise FeedError(f"The feed {feed_url} could not be read: {exc}") from None
     parsed = feedparser.parse(data, response_headers={"content-location": final, "content-type": ctype or "text/xml"})
     if not parsed.get("version") and not parsed.entries:
-        looks = " (it is a web page)" if ctype in _HTML_TYPES or data.lstrip()[:15].lower().startswith(
-            (b"<!doctype html", b"<html")) else ""
+        looks = " (it is a web page)" if ctype in _HTML_TYPES or _looks_like_html(data) else ""
         raise FeedError(f"{feed_url} is not an RSS or Atom feed{looks}; give the address of the feed itself.")
     return final, parsed
 
@@ -315,7 +320,7 @@ def _fetch_item(entry, n: int, base: str, feed_url: str, source: str, corpus: Pa
         return
     try:
         data, ctype, final = download(url)
-        if ctype and ctype not in _HTML_TYPES:
+        if ctype and ctype not in _HTML_TYPES and not (ctype in _VAGUE_TYPES and _looks_like_html(data)):
             raise DownloadError(f"it is not a web page ({ctype}); only HTML pages are fetched.")
         if not data.strip():
             raise DownloadError("the page is empty.")

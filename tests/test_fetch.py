@@ -258,22 +258,24 @@ def test_items_that_fail_are_reported_and_the_others_kept(site, tmp_path, capsys
     site.add("/report.pdf", b"%PDF-1.7 ...", "application/pdf")
     site.add("/moved", b"", status=302, Location="ftp://127.0.0.1/release.html")
     site.add("/elsewhere", b"", status=301, Location=good)
-    feed = rss(site.base, ["/news/missing.html", good, "/report.pdf", "/moved"]).replace(
+    vague = "/news/2024/06/dredging.html"  # a page served as a download is still read as the page it is
+    site.add(vague, site.routes[vague][2], "application/octet-stream")
+    feed = rss(site.base, ["/news/missing.html", good, "/report.pdf", "/moved", vague]).replace(
         b"</channel>", b"<item><title>No link here</title></item>"
                        b"<item><title>Old archive</title><link>ftp://127.0.0.1/old.html</link></item></channel>")
     site.add("/feed.xml", feed)
     rc, out, err = fetch_here(capsys, site.url("/feed.xml"), "--corpus", str(tmp_path))
     assert rc == 0, err
-    assert "1 added, 0 skipped, 5 failed" in out
+    assert "2 added, 0 skipped, 5 failed" in out
     assert f"Failed {site.url('/news/missing.html')}: the server answered 404 Not Found." in out
     assert f"Failed {site.url('/report.pdf')}: it is not a web page (application/pdf); only HTML pages are fetched." in out
     assert (f"Failed {site.url('/moved')}: it redirected to ftp://127.0.0.1/release.html, which is not fetched: "
             "it is a ftp:// address; only http and https URLs are fetched.") in out
-    assert "Failed item 5 'No link here': the feed gives it no link." in out
+    assert "Failed item 6 'No link here': the feed gives it no link." in out
     assert "Failed ftp://127.0.0.1/old.html: not fetched: it is a ftp:// address" in out
     assert (tmp_path / file_name(site.url(good))).read_bytes() == site.routes[good][2]
-    assert [n for n in corpus_files(tmp_path) if not n.startswith(".")] == sorted(
-        [file_name(site.url(good)), file_name(site.url(good)) + ".meta.json"])
+    saved = [file_name(site.url(good)), file_name(site.url(vague))]
+    assert [n for n in corpus_files(tmp_path) if not n.startswith(".")] == sorted(saved + [n + ".meta.json" for n in saved])
     # a redirect to a page already saved is recognised by its content
     site.add("/feed.xml", rss(site.base, ["/elsewhere"]))
     rc, out, _ = fetch_here(capsys, site.url("/feed.xml"), "--corpus", str(tmp_path))
