@@ -89,13 +89,14 @@ class FetchReport:
 # -- downloading ---------------------------------------------------------------------------------------
 
 def check_url(url: str) -> str | None:
-    """Why `url` is not fetched (one sentence's end), or None for an http/https URL with a host."""
+    """Why `url` is not fetched (a clause, no full stop), or None for an http/https URL with a host."""
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https"):
-        shown = f"a {parts.scheme}:// address" if parts.scheme else "not a web address"
-        return f"it is {shown}; only http and https URLs are fetched."
+        if not parts.scheme:
+            return "it is not a web address (give a full one, such as https://example.org/feed.xml)"
+        return f"only http and https addresses are fetched, not {parts.scheme.lower()}:// ones"
     if not parts.hostname:
-        return "it names no host; give a full address such as https://example.org/feed."
+        return "it names no host (give a full address, such as https://example.org/feed.xml)"
     return None
 
 
@@ -112,14 +113,16 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         why = check_url(urllib.parse.urljoin(req.full_url, newurl))
         if why:
-            raise DownloadError(f"it redirected to {newurl}, which is not fetched: {why}")
+            raise DownloadError(f"it redirected to {newurl}, but {why}.")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
-def _mb(n: int) -> str:
+def _size(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{max(1, round(n / 1024))} KB"
     return f"{n / (1024 * 1024):.1f}".rstrip("0").rstrip(".") + " MB"
 
 
@@ -133,7 +136,7 @@ def download(url: str, what: str = "page", accept: str = "text/html,application/
     """
     why = check_url(url)
     if why:
-        raise DownloadError(why)
+        raise DownloadError(f"{why}.")
     limit, timeout = config.FETCH_MAX_BYTES, config.FETCH_TIMEOUT_S
     request = urllib.request.Request(url, headers={"User-Agent": config.FETCH_USER_AGENT, "Accept": accept,
                                                    "Accept-Encoding": "identity"})
@@ -142,7 +145,7 @@ def download(url: str, what: str = "page", accept: str = "text/html,application/
         with _OPENER.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length and length.strip().isdigit() and int(length) > limit:
-                raise DownloadError(f"the {what} is {_mb(int(length))}, larger than the {_mb(limit)} limit "
+                raise DownloadError(f"the {what} is {_size(int(length))}, larger than the {_size(limit)} limit "
                                     f"for one {what}.")
             body = bytearray()
             while True:
@@ -151,7 +154,7 @@ def download(url: str, what: str = "page", accept: str = "text/html,application/
                     break
                 body += block
                 if len(body) > limit:
-                    raise DownloadError(f"the {what} is larger than the {_mb(limit)} limit for one {what}.")
+                    raise DownloadError(f"the {what} is larger than the {_size(limit)} limit for one {what}.")
                 if time.monotonic() - started > config.FETCH_MAX_SECONDS:
                     raise DownloadError(f"the {what} took longer than {config.FETCH_MAX_SECONDS:g} s to download.")
             ctype = (response.headers.get_content_type() or "") if response.headers.get("Content-Type") else ""
@@ -262,7 +265,7 @@ def read_feed(feed_url: str):
 
     why = check_url(feed_url)
     if why:
-        raise FeedError(f"The feed address {feed_url} is not fetched: {why}")
+        raise FeedError(f"The feed address {feed_url} cannot be fetched: {why}.")
     try:
         data, ctype, final = download(feed_url, what="feed",
                                       accept="application/rss+xml,application/atom+xml,application/xml;q=0.9,"
@@ -312,7 +315,7 @@ def _fetch_item(entry, n: int, base: str, feed_url: str, source: str, corpus: Pa
     link = urllib.parse.urljoin(base, link)
     why = check_url(link)
     if why:
-        report.failed.append((link, f"not fetched: {why}"))
+        report.failed.append((link, f"{why}."))
         return
     url = canonical_url(link)
     if url in state.urls:
@@ -366,7 +369,7 @@ def run(feed_url: str, corpus_dir: str | Path | None = None, every: float | None
     """
     why = check_url(feed_url)
     if why:
-        print(f"error: The feed address {feed_url} is not fetched: {why}", file=sys.stderr)
+        print(f"error: The feed address {feed_url} cannot be fetched: {why}.", file=sys.stderr)
         return 2
     status = 0
     try:

@@ -269,10 +269,10 @@ def test_items_that_fail_are_reported_and_the_others_kept(site, tmp_path, capsys
     assert "2 added, 0 skipped, 5 failed" in out
     assert f"Failed {site.url('/news/missing.html')}: the server answered 404 Not Found." in out
     assert f"Failed {site.url('/report.pdf')}: it is not a web page (application/pdf); only HTML pages are fetched." in out
-    assert (f"Failed {site.url('/moved')}: it redirected to ftp://127.0.0.1/release.html, which is not fetched: "
-            "it is a ftp:// address; only http and https URLs are fetched.") in out
+    assert (f"Failed {site.url('/moved')}: it redirected to ftp://127.0.0.1/release.html, but only http and "
+            "https addresses are fetched, not ftp:// ones.") in out
     assert "Failed item 6 'No link here': the feed gives it no link." in out
-    assert "Failed ftp://127.0.0.1/old.html: not fetched: it is a ftp:// address" in out
+    assert "Failed ftp://127.0.0.1/old.html: only http and https addresses are fetched, not ftp:// ones." in out
     assert (tmp_path / file_name(site.url(good))).read_bytes() == site.routes[good][2]
     saved = [file_name(site.url(good)), file_name(site.url(vague))]
     assert [n for n in corpus_files(tmp_path) if not n.startswith(".")] == sorted(saved + [n + ".meta.json" for n in saved])
@@ -282,7 +282,7 @@ def test_items_that_fail_are_reported_and_the_others_kept(site, tmp_path, capsys
     assert "the same page as" in out
 
 
-@pytest.mark.parametrize("case", ["refused", "not-a-feed", "404", "file", "ftp"])
+@pytest.mark.parametrize("case", ["refused", "not-a-feed", "404", "file", "ftp", "no-scheme"])
 def test_a_feed_that_cannot_be_read_is_one_sentence_and_exit_2(site, tmp_path, capsys, case):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -294,9 +294,11 @@ def test_a_feed_that_cannot_be_read_is_one_sentence_and_exit_2(site, tmp_path, c
                                           "give the address of the feed itself."),
         "404": (site.url("/feed.xml"), f"The feed {site.url('/feed.xml')} could not be read: "
                                        "the server answered 404 Not Found."),
-        "file": ("file:///etc/passwd", "The feed address file:///etc/passwd is not fetched: it is a file:// address; "
-                                       "only http and https URLs are fetched."),
-        "ftp": ("ftp://127.0.0.1/feed.xml", "is not fetched: it is a ftp:// address"),
+        "file": ("file:///etc/passwd", "The feed address file:///etc/passwd cannot be fetched: only http and https "
+                                       "addresses are fetched, not file:// ones."),
+        "ftp": ("ftp://127.0.0.1/feed.xml", "cannot be fetched: only http and https addresses are fetched, not ftp://"),
+        "no-scheme": ("press.example.org/rss", "The feed address press.example.org/rss cannot be fetched: it is not "
+                                               "a web address (give a full one, such as https://example.org/feed.xml)."),
     }[case]
     corpus = tmp_path / "corpus"
     rc, out, err = fetch_here(capsys, url, "--corpus", str(corpus))
@@ -313,7 +315,7 @@ def test_feed_errors_through_the_command_line(tmp_path):
     assert run.returncode == 2 and run.stdout == "" and run.stderr.count("\n") == 1
     assert "could not be reached (Connection refused)" in run.stderr
     run = fetch_cli("ftp://example.org/feed.xml", "--corpus", str(tmp_path / "c"), "--json")
-    assert run.returncode == 2 and "only http and https URLs are fetched" in run.stderr
+    assert run.returncode == 2 and "only http and https addresses are fetched" in run.stderr
 
 
 def test_oversized_downloads_are_refused(site, tmp_path, capsys, monkeypatch):
@@ -324,13 +326,14 @@ def test_oversized_downloads_are_refused(site, tmp_path, capsys, monkeypatch):
     site.add("/feed.xml", rss(site.base, ["/big.html", "/big-streamed.html", "/news/2024/06/dredging.html"]))
     rc, out, _ = fetch_here(capsys, site.url("/feed.xml"), "--corpus", str(tmp_path))
     assert rc == 0 and "1 added, 0 skipped, 2 failed" in out
-    assert f"Failed {site.url('/big.html')}: the page is 0.1 MB, larger than the 0.1 MB limit for one page." in out
-    assert f"Failed {site.url('/big-streamed.html')}: the page is larger than the 0.1 MB limit for one page." in out
+    assert (f"Failed {site.url('/big.html')}: the page is {round(len(big) / 1024)} KB, larger than the 64 KB limit "
+            "for one page.") in out
+    assert f"Failed {site.url('/big-streamed.html')}: the page is larger than the 64 KB limit for one page." in out
     assert not any(n.startswith(".fetch-") and n.endswith(".tmp") for n in corpus_files(tmp_path))
 
     site.add("/huge-feed.xml", rss(site.base, list(ARTICLES)) + b"<!--" + b"x" * 70_000 + b"-->")
     rc, _, err = fetch_here(capsys, site.url("/huge-feed.xml"), "--corpus", str(tmp_path))
-    assert rc == 2 and "larger than the 0.1 MB limit for one feed" in err
+    assert rc == 2 and "larger than the 64 KB limit for one feed" in err
 
 
 def test_a_server_that_does_not_answer_times_out(site, tmp_path, capsys, monkeypatch):
