@@ -244,8 +244,12 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
                   processor: Processor | None, vector_kind: str | None) -> BuildReport:
     from . import embedder
 
+    from . import converters
+
     store.remove_orphans(index_path)
-    settings = store.expected_settings()
+    # How files were read is part of the index: another converter version writes a new generation (releases
+    # whose text came out the same keep their vectors); the index itself still loads without it.
+    settings = dict(store.expected_settings(), converters=converters.settings())
     new = {r.release_id: r for r in read.releases}
     vector_kind, forced = _vector_kind(vector_kind, index_path)
     if not full:

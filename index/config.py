@@ -36,8 +36,15 @@ FETCH_TIMEOUT_S = 20.0
 FETCH_MAX_SECONDS = 60.0
 FETCH_MAX_BYTES = 5 * 1024 * 1024
 FETCH_USER_AGENT = "press-qa/0.1 (python -m index fetch; follows a press office's feed)"
-#: Suffixes read as releases.
-CORPUS_SUFFIXES = (".txt", ".md")
+#: Suffixes read as releases (index/converters: one converter per format); other files are skipped and named.
+CORPUS_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".eml")
+#: Limits on reading one corpus file (index/converters): its size in bytes, a PDF's pages, the seconds
+#: one file may take and the memory (address space) of the worker process that reads .html/.pdf/.docx/.eml
+#: files; a file past one is skipped with a sentence saying which, and the build goes on.
+CONVERT_MAX_BYTES = 20 * 1024 * 1024
+CONVERT_MAX_PDF_PAGES = 300
+CONVERT_TIMEOUT_S = 30.0
+CONVERT_MAX_MEMORY_BYTES = 2 * 1024 ** 3
 
 
 @dataclass(frozen=True)

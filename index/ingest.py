@@ -14,7 +14,20 @@ from pathlib import Path
 
 from . import config
 from .errors import CorpusError
-from .releases import decode, normalised_text, parse_file, read_corpus
+from .releases import Release, normalised_text, read_corpus
+
+
+def _read_upload(data: bytes, name: str) -> tuple[list[Release], list[tuple[str, str]]]:
+    """The releases of an uploaded file, read by its format's converter (the worker and its limits for
+    anything but .txt/.md), under the name it will have in the corpus."""
+    import tempfile
+
+    from .converters import convert_with_skips
+
+    with tempfile.TemporaryDirectory(prefix="qa-upload-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        return convert_with_skips(path, name)
 
 
 @dataclass
@@ -51,7 +64,7 @@ def name_problem(name: str, corpus: Path) -> str | None:
     if len(name.encode("utf-8")) > 255:
         return "the name is too long for a file name; shorten it."
     if Path(name).suffix.lower() not in config.CORPUS_SUFFIXES:
-        return f"only {' and '.join(config.CORPUS_SUFFIXES)} files can be added as releases."
+        return f"only {', '.join(config.CORPUS_SUFFIXES[:-1])} and {config.CORPUS_SUFFIXES[-1]} files can be added as releases."
     target = (corpus / name).resolve()
     if target.parent != corpus.resolve():
         return ("the name would place the file outside the corpus folder; "
@@ -74,9 +87,10 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
               names: list[str] | None = None) -> IngestReport:
     """Copy the release files at `paths` into the corpus, under `names` (default: their own names).
 
-    Refused, with the reason: names that are not plain .txt/.md file names inside the corpus
-    folder (or hidden ones), files over config.MAX_UPLOAD_BYTES, files that are not UTF-8 text
-    or hold no release with a body, names already taken, and releases whose text (case and
+    Refused, with the reason: names that are not plain file names of a format read as releases
+    (config.CORPUS_SUFFIXES) inside the corpus folder (or hidden ones), files over
+    config.MAX_UPLOAD_BYTES, files their converter cannot read (index.converters: not UTF-8 text, a
+    broken or encrypted PDF, ..., read in the worker with its limits) or that hold no release with a body, names already taken, and releases whose text (case and
     whitespace aside) is already in the corpus or earlier in the same upload.
     """
     corpus = config.corpus_dir(corpus_dir)
@@ -107,7 +121,7 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
                 why = f"the uploaded file could not be read ({exc.strerror or exc})."
         if why is None:
             try:
-                releases, skipped = parse_file(decode(data, name), name)
+                releases, skipped = _read_upload(data, name)
             except CorpusError as exc:
                 releases, skipped, why = [], [], str(exc)
             if why is None and not releases:

@@ -1,9 +1,7 @@
-"""Read a corpus folder into Releases, keeping each release's text exactly as written.
+"""Read a corpus folder into Releases; each file goes through its format's converter (index/converters).
 
-Two file layouts are understood:
-- several releases in one file, each as a title line, a blank line, a `Source: ...` line,
-  then the body up to the next such header;
-- one release per file, its first line the title (a leading Markdown `#` is dropped).
+A release's `text` is what the release was read as (a .txt/.md exactly as written, the extracted text
+of a page, PDF, Word file or e-mail), and every offset points into it.
 """
 from __future__ import annotations
 
@@ -28,6 +26,7 @@ class Release:
     source: str = ""
     date: str | None = None  # ISO date, where the text gives one
     sha256: str = ""
+    url: str = ""  # the page's canonical URL or the feed item's link, where known
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +42,6 @@ class ReadReport:
     root: str = ""
 
 
-_SOURCE = re.compile(r"^Source:\s*(.*)$")
 #: month names, lower-case, to their number (also read by qa.question for dates in questions)
 MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), 1)}
@@ -96,103 +94,52 @@ def normalised_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def decode(data: bytes, name: str) -> str:
-    """UTF-8 text of a file's bytes, or a CorpusError saying why it is not usable."""
-    if b"\x00" in data[:8192]:
-        raise CorpusError(f"{name} is not a text file (it holds binary data); remove it or save it as UTF-8 text.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{name} is not UTF-8 text (bad byte at position {exc.start}); re-save it as UTF-8."
-        ) from None
+def __getattr__(name: str):
+    if name in ("decode", "parse_file"):  # moved to index.converters.text
+        from .converters import text
 
-
-def _line_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every line, end excluding the newline."""
-    spans, pos = [], 0
-    for line in text.splitlines(keepends=True):
-        stripped = line.rstrip("\r\n")
-        spans.append((pos, pos + len(stripped)))
-        pos += len(line)
-    return spans
-
-
-def parse_file(text: str, relpath: str) -> tuple[list[Release], list[tuple[str, str]]]:
-    """Split one file's text into releases; returns (releases, skipped)."""
-    lines = _line_spans(text)
-    raw = [text[s:e] for s, e in lines]
-    headers = [
-        i for i in range(len(raw) - 2)
-        if raw[i].strip() and not raw[i + 1].strip() and _SOURCE.match(raw[i + 2].strip())
-        and (i == 0 or not raw[i - 1].strip())
-    ]
-    pieces: list[tuple[str, str, int, int]] = []  # title, source, body start, body end
-    if headers:
-        for n, i in enumerate(headers):
-            body_start = lines[i + 2][1]
-            body_end = lines[headers[n + 1]][0] if n + 1 < len(headers) else len(text)
-            pieces.append((raw[i].strip(), _SOURCE.match(raw[i + 2].strip())[1].strip(), body_start, body_end))
-    else:
-        first = next((i for i, line in enumerate(raw) if line.strip()), None)
-        if first is None:
-            return [], [(relpath, "the file is empty")]
-        title = raw[first].strip().lstrip("#").strip()
-        pieces.append((title, "", lines[first][1], len(text)))
-
-    releases, skipped, seen = [], [], {}
-    for title, source, start, end in pieces:
-        # Trim the blank lines around the body but keep its characters exactly.
-        body = text[start:end]
-        body = body.strip()
-        if not body:
-            skipped.append((relpath, f"the release '{title}' has no body"))
-            continue
-        ordinal = seen.get(title, 0)
-        seen[title] = ordinal + 1
-        releases.append(Release(
-            release_id=release_id_for(relpath, title, ordinal),
-            title=title,
-            text=body,
-            path=relpath,
-            source=source,
-            date=find_date(body[:2000]) or find_date(title),
-            sha256=content_hash(title, source, body),
-        ))
-    return releases, skipped
+        return getattr(text, name)
+    raise AttributeError(name)
 
 
 def corpus_files(corpus: Path) -> list[Path]:
-    """The release files under `corpus`, searched recursively, hidden ones left out, in a stable order."""
+    """Every file under `corpus`, searched recursively, hidden ones and sidecars left out, in a stable order."""
+    from .converters import is_sidecar
+
     return sorted(
         p for p in corpus.rglob("*")
-        if p.is_file() and p.suffix.lower() in config.CORPUS_SUFFIXES
+        if p.is_file() and not is_sidecar(p.name)
         and not any(part.startswith(".") for part in p.relative_to(corpus).parts)
     )
 
 
 def read_corpus(corpus: str | Path | None = None) -> ReadReport:
-    """Read every release under the corpus folder; bad files are skipped with a reason."""
+    """Read every release under the corpus folder; bad files and unknown formats are skipped with a reason."""
+    from .converters import convert_with_skips, known, unknown_reason
+
     root = config.corpus_dir(corpus)
+    formats = ", ".join(config.CORPUS_SUFFIXES)
     if not root.exists():
-        raise CorpusError(f"The corpus folder {root} does not exist; create it and put .txt or .md releases in it.")
+        raise CorpusError(f"The corpus folder {root} does not exist; create it and put releases ({formats}) in it.")
     if not root.is_dir():
-        raise CorpusError(f"The corpus path {root} is not a folder; point --corpus at a folder of .txt or .md releases.")
+        raise CorpusError(f"The corpus path {root} is not a folder; point --corpus at a folder of releases ({formats}).")
     report = ReadReport(root=str(root))
     for path in corpus_files(root):
         rel = path.relative_to(root).as_posix()
+        if not known(path):
+            report.skipped.append((rel, unknown_reason(rel)))
+            continue
         report.files += 1
         try:
-            text = decode(path.read_bytes(), rel)
-        except (CorpusError, OSError) as exc:
+            releases, skipped = convert_with_skips(path, rel)
+        except CorpusError as exc:
             report.skipped.append((rel, str(exc)))
             continue
-        releases, skipped = parse_file(text, rel)
         report.releases.extend(releases)
         report.skipped.extend(skipped)
     if not report.releases:
         why = f"; skipped: {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
         raise CorpusError(
-            f"The corpus folder {root} holds no readable releases (.txt or .md files){why}."
+            f"The corpus folder {root} holds no readable releases ({formats} files){why}."
         )
     return report

@@ -228,7 +228,7 @@ def remove_orphans(index_dir: Path) -> None:
 _SCHEMA = """
 CREATE TABLE releases (pos INTEGER PRIMARY KEY, release_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
                        text TEXT NOT NULL, path TEXT NOT NULL, source TEXT NOT NULL, date TEXT,
-                       sha256 TEXT NOT NULL, sentences TEXT NOT NULL);
+                       sha256 TEXT NOT NULL, sentences TEXT NOT NULL, url TEXT NOT NULL DEFAULT '');
 CREATE TABLE chunks (chunk_id INTEGER PRIMARY KEY, row INTEGER NOT NULL, release_pos INTEGER NOT NULL,
                      start INTEGER NOT NULL, "end" INTEGER NOT NULL, n_tokens INTEGER NOT NULL);
 """
@@ -296,9 +296,9 @@ class GenerationWriter:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), self.dim)
         pos = self.n_releases
         r = release
-        self.db.execute("INSERT INTO releases VALUES (?,?,?,?,?,?,?,?,?)",
+        self.db.execute("INSERT INTO releases VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (pos, r.release_id, r.title, r.text, r.path, r.source, r.date, r.sha256,
-                         json.dumps(annotation.sentences)))
+                         json.dumps(annotation.sentences), r.url))
         self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
                             [(c.chunk_id, self.n_chunks + i, pos, c.start, c.end, c.n_tokens)
                              for i, c in enumerate(chunks)])
@@ -419,6 +419,12 @@ class _Database:
 _RELEASE_COLUMNS = "release_id, title, text, path, source, date, sha256"
 
 
+def _release_columns(db: _Database) -> str:
+    """The Release fields' columns; an index written before releases had a URL reads it as ''."""
+    names = {row[1] for row in db.all("PRAGMA table_info(releases)")}
+    return _RELEASE_COLUMNS + (", url" if "url" in names else ", '' AS url")
+
+
 class _ByRelease(Mapping):
     """release_id -> what `_fetch` reads of that release from SQLite (cached), iterated in corpus order."""
 
@@ -448,12 +454,16 @@ class _ByRelease(Mapping):
 class ReleaseTable(_ByRelease):
     """release_id -> Release, read from SQLite on demand, iterated in corpus order."""
 
+    def __init__(self, db: _Database):
+        super().__init__(db)
+        self.columns = _release_columns(db)
+
     def _fetch(self, release_id: str) -> Release | None:
-        row = self.db.one(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE release_id = ?", (release_id,))
+        row = self.db.one(f"SELECT {self.columns} FROM releases WHERE release_id = ?", (release_id,))
         return Release(*row) if row else None
 
     def values(self):
-        return [Release(*row) for row in self.db.all(f"SELECT {_RELEASE_COLUMNS} FROM releases ORDER BY pos")]
+        return [Release(*row) for row in self.db.all(f"SELECT {self.columns} FROM releases ORDER BY pos")]
 
     def items(self):
         return [(r.release_id, r) for r in self.values()]

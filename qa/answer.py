@@ -16,6 +16,7 @@ class Source:
     start: int  # offsets of `text` inside the release's text
     end: int
     path: str = ""
+    url: str = ""  # the release's web address (a fetched or saved page), "" when unknown
 
 
 @dataclass(frozen=True)

@@ -229,5 +229,5 @@ class Assistant:
             c = gen.data.chunks[cid]
             r = gen.data.releases[c.release_id]
             out.append(Source(r.release_id, r.title, r.date, c.text, round(float(np.clip(chunk_scores.get(cid, 0.0), 0, 1)), 4),
-                              c.start, c.end, r.path))
+                              c.start, c.end, r.path, getattr(r, "url", "")))
         return out

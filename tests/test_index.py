@@ -10,7 +10,8 @@ from index import config
 from index.build import build_index
 from index.errors import CorpusError
 from index.ingest import add_files
-from index.releases import parse_file, read_corpus
+from index.converters.text import parse_file
+from index.releases import read_corpus
 
 NBSP = "\u00a0"
 
@@ -73,6 +74,7 @@ def test_read_corpus_skips_bad_files_with_reasons(tmp_path):
     (tmp_path / "title-only.txt").write_text("Just a title\n\n\n", encoding="utf-8")
     (tmp_path / "empty.md").write_text("", encoding="utf-8")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04")
     (tmp_path / ".hidden.txt").write_text(SINGLE, encoding="utf-8")
     read = read_corpus(tmp_path)
     assert [r.path for r in read.releases] == ["good.md"]
@@ -81,7 +83,10 @@ def test_read_corpus_skips_bad_files_with_reasons(tmp_path):
     assert "binary" in reasons["binary.txt"]
     assert "no body" in reasons["title-only.txt"]
     assert "empty" in reasons["empty.md"]
-    assert read.files == 5  # the .pdf and the hidden file are not release files
+    assert "truncated or damaged PDF" in reasons["notes.pdf"]
+    assert ".xlsx files are not read as releases" in reasons["sheet.xlsx"]  # named, not silently ignored
+    assert ".hidden.txt" not in reasons
+    assert read.files == 6  # the .xlsx and the hidden file are not release files
 
 
 def test_missing_and_empty_corpus_raise_and_leave_index_alone(tmp_path):
@@ -160,7 +165,9 @@ GOOD = "Foreign ministers meet in Prague\n\nForeign ministers met in Prague on 3
 @pytest.mark.parametrize("name,data,reason", [
     ("latin1.txt", "Caf\xe9\n\nA caf\xe9 opened in Brussels.".encode("latin-1"), "not UTF-8"),
     ("binary.txt", b"PK\x03\x04\x00\x00 zip bytes", "not a text file"),
-    ("report.pdf", GOOD, "only .txt and .md"),
+    ("report.xlsx", GOOD, "files can be added as releases"),
+    ("report.pdf", GOOD, "not a PDF file"),
+    ("report.docx", GOOD, "not a zip archive"),
     ("../escape.txt", GOOD, "outside the corpus"),
     ("sub/escape.txt", GOOD, "outside the corpus"),
     ("..\\escape.txt", GOOD, "outside the corpus"),

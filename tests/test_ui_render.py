@@ -155,3 +155,14 @@ def test_ingest_html():
     out = render.ingest_html(["a.txt"], [("b.pdf", "only .txt and .md files can be added as releases.")])
     assert "a.txt" in out and "b.pdf" in out and "only .txt and .md" in out
     assert "<script" not in render.ingest_html(["<script>.txt"], [])
+
+
+def test_a_source_with_a_url_links_its_release_and_bad_urls_do_not():
+    from qa.answer import Answer, Source
+
+    good = Source("r1", "Nordkai opens", "2024-06-24", "The harbour master is Ingrid Solberg.", 0.9, 0, 37,
+                  "nordkai.html", url="https://port.example/news/nordkai.html?a=1&b=2")
+    bad = Source("r2", "Other", None, "Text.", 0.5, 0, 5, "x.html", url="javascript:alert(1)")
+    html = render.sources_html(Answer("Who?", "Ingrid Solberg", good.text, True, 0.9, [good, bad], "r1", 22, 36))
+    assert 'href="https://port.example/news/nordkai.html?a=1&amp;b=2"' in html
+    assert "javascript:" not in html and html.count("<a ") == 1

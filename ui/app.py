@@ -303,7 +303,7 @@ def build_app(
             return statuses.markup(), _refused_html(policy.refusal()), None
         paths = [Path(f) for f in (files or [])]
         if not paths:
-            return statuses.markup(fresh=True), render.ingest_html(note="Choose .txt or .md files to add first."), gr.skip()
+            return statuses.markup(fresh=True), render.ingest_html(note="Choose release files to add first."), gr.skip()
         if len(paths) > MAX_UPLOAD_FILES:
             return statuses.markup(), render.ingest_html(
                 note=f"{len(paths)} files were chosen, more than the {MAX_UPLOAD_FILES} one upload can add; "
@@ -460,7 +460,7 @@ def _refused_html(sentence: str) -> str:
 def _upload_label() -> str:
     cfg = _cfg()
     size = f"{cfg.MAX_UPLOAD_BYTES / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
-    return f"Add releases (.txt or .md; up to {MAX_UPLOAD_FILES} files of at most {size} MB each)"
+    return (f"Add releases ({', '.join(cfg.CORPUS_SUFFIXES)}; up to {MAX_UPLOAD_FILES} files of at most {size} MB each)")
 
 
 def _cfg():

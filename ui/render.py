@@ -114,8 +114,17 @@ def citation_text(title: Any, date: Any) -> str:
     return f"{title} ({date})" if date else title
 
 
-def _citation_html(title: Any, date: Any) -> str:
+def _safe_url(url: Any) -> str:
+    """`url` when it is an http(s) address (never a javascript: or data: link), else ""."""
+    url = str(url or "").strip()
+    return url if re.match(r"^https?://[^\s\x00-\x1f]+$", url, re.I) else ""
+
+
+def _citation_html(title: Any, date: Any, url: Any = "") -> str:
     out = f'<cite class="qa-title">{escape(title or "Untitled release")}</cite>'
+    link = _safe_url(url)
+    if link:
+        out = f'<a class="qa-release-link" href="{escape(link)}" target="_blank" rel="noopener noreferrer">{out}</a>'
     if date:
         out += f' <span class="qa-date">({escape(date)})</span>'
     return out
@@ -253,7 +262,8 @@ def sources_html(answer: Any) -> str:
         sure = f" · answer {confidence_html(answer)}" if spans else ""
         parts.append(
             '<li class="qa-source">'
-            f'<div class="qa-source-head"{_retrieval_title(s)}>{_citation_html(get(s, "title"), get(s, "date"))}{sure}</div>'
+            f'<div class="qa-source-head"{_retrieval_title(s)}>'
+            f'{_citation_html(get(s, "title"), get(s, "date"), get(s, "url"))}{sure}</div>'
             f'<div class="qa-passage{" qa-has-answer" if spans else ""}">{highlight(passage, spans)}</div>'
             "</li>"
         )
@@ -282,6 +292,10 @@ def release_html(release: Any, answer: Any = None, passage: tuple[int, int] | No
         meta.append(escape(get(release, "date")))
     if get(release, "source"):
         meta.append("Source: " + escape(get(release, "source")))
+    link = _safe_url(get(release, "url"))
+    if link:
+        meta.append(f'<a class="qa-release-link" href="{escape(link)}" target="_blank" '
+                    f'rel="noopener noreferrer">{escape(link)}</a>')
     if meta:
         head.append(f'<p class="qa-release-meta">{" · ".join(meta)}</p>')
     return (

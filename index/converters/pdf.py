@@ -1,0 +1,203 @@
+"""PDF files (pypdf): the text in reading order, as a person reads the printed page.
+
+Each page's text comes from pypdf's layout mode (lines top to bottom, a blank line where the page has
+a vertical gap); lines repeated at the top or bottom of most pages (running headers and footers) and
+page numbers are dropped; a word hyphenated at a line break is joined again; the lines of a paragraph
+are joined into one, and a paragraph cut by a page break is joined across it. The title is the first
+heading (the largest type on the first page), not the `/Title` metadata, which is often junk
+("Microsoft Word - pr2024_078.docx"); the date is the first full date of the text, else the PDF's
+creation date.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from collections import Counter
+
+from ..errors import CorpusError
+
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
+_JUNK_TITLE = re.compile(r"^(?:microsoft\s+\w+\s*-|untitled|document\s*\d*$|doc\d*$)|\.(?:docx?|pdf|rtf|odt|pages|indd|pptx?|xlsx?)\b",
+                         re.I)
+_ENDS_SENTENCE = re.compile(r"[.!?:;\"”’)\]]$")
+#: lines at each end of a page looked at for running headers and footers
+_ZONE = 2
+
+
+def junk_title(title: str) -> bool:
+    """True for metadata titles that are file names or a program's placeholder, not a headline."""
+    return not title.strip() or bool(_JUNK_TITLE.search(title.strip()))
+
+
+def _key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).casefold())
+
+
+def _page_blocks(text: str) -> list[list[str]]:
+    """A page's layout text as blocks of consecutive non-blank lines, spaces folded."""
+    blocks, cur = [], []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            cur.append(line)
+        elif cur:
+            blocks.append(cur)
+            cur = []
+    if cur:
+        blocks.append(cur)
+    return blocks
+
+
+def _drop_running(pages: list[list[list[str]]]) -> list[list[list[str]]]:
+    """Pages without their running headers/footers (a line at the same place from a page's top or bottom
+    on most pages, digits aside) and page numbers."""
+    def zone(blocks):
+        flat = [(b, i) for b, block in enumerate(blocks) for i in range(len(block))]
+        top = [(("top", n), at) for n, at in enumerate(flat[:_ZONE])]
+        bottom = [(("bottom", n), at) for n, at in enumerate(reversed(flat[-_ZONE:]))]
+        return top + bottom
+
+    counts: Counter = Counter()
+    for blocks in pages:
+        counts.update({(where, _key(blocks[b][i])) for where, (b, i) in zone(blocks)})
+    need = max(2, math.ceil(0.5 * len(pages)))
+    out = []
+    for blocks in pages:
+        drop = {(b, i) for where, (b, i) in zone(blocks)
+                if _PAGE_NUMBER.match(blocks[b][i])
+                or (len(pages) > 1 and counts[(where, _key(blocks[b][i]))] >= need)}
+        kept = [[line for i, line in enumerate(block) if (b, i) not in drop] for b, block in enumerate(blocks)]
+        out.append([block for block in kept if block])
+    return out
+
+
+def _join_lines(lines: list[str]) -> str:
+    """One paragraph from its lines: a word hyphenated at a line break joined, other lines joined by a space."""
+    out = lines[0]
+    for line in lines[1:]:
+        if re.search(r"[^\W\d_]-$", out) and line[:1].islower():
+            out = out[:-1] + line
+        else:
+            out = f"{out} {line}"
+    return out
+
+
+def _heading(page) -> str:
+    """The text set in the largest type on a page, when it is larger than the body text; else ""."""
+    pieces: list[tuple[float, str]] = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            scale = math.hypot(tm[0] * cm[0] + tm[1] * cm[2], tm[0] * cm[1] + tm[1] * cm[3]) or 1.0
+            pieces.append((round(size * scale, 1), text))
+
+    try:
+        page.extract_text(visitor_text=visit)
+    except Exception:
+        return ""
+    if not pieces:
+        return ""
+    by_size: Counter = Counter()
+    for size, text in pieces:
+        by_size[size] += len(text)
+    body = by_size.most_common(1)[0][0]
+    top = max(by_size)
+    if top < body * 1.15:
+        return ""
+    first = next(i for i, (size, _) in enumerate(pieces) if size == top)
+    run = []
+    for size, text in pieces[first:]:
+        if size != top:
+            break
+        run.append(text)
+    return " ".join(" ".join(run).split())
+
+
+def _metadata(reader) -> tuple[str, str | None]:
+    try:
+        meta = reader.metadata
+        title = str(meta.title or "") if meta is not None else ""
+        created = meta.creation_date if meta is not None else None
+        return title, created.date().isoformat() if created is not None else None
+    except Exception:
+        return "", None
+
+
+def convert(data: bytes, name: str, limits: dict) -> list[dict]:
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise CorpusError(f"{name} is not a PDF file (it does not start like one); export it as PDF again.")
+    if b"%%EOF" not in data[-2048:]:
+        raise CorpusError(f"{name} is a truncated or damaged PDF (it does not end like a PDF file); "
+                          "download or export it again.")
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        encrypted = reader.is_encrypted
+    except Exception as exc:
+        raise CorpusError(f"{name} is a damaged PDF that could not be opened ({type(exc).__name__}); "
+                          "download or export it again.") from None
+    if encrypted:
+        try:
+            opened = reader.decrypt("")  # readable without a password when only editing is restricted
+        except Exception:
+            opened = 0
+        if not opened:
+            raise CorpusError(f"{name} is an encrypted (password-protected) PDF; save a copy without a password.")
+    try:
+        n = len(reader.pages)
+    except Exception as exc:
+        raise CorpusError(f"{name} is a damaged PDF whose pages could not be read ({type(exc).__name__}); "
+                          "download or export it again.") from None
+    if n > limits["max_pdf_pages"]:
+        raise CorpusError(f"{name} has {n} pages, more than the {limits['max_pdf_pages']} a release may have; "
+                          "split it into smaller PDFs.")
+    if n == 0:
+        raise CorpusError(f"{name} is a PDF with no pages; export it again.")
+    try:
+        pages = [_page_blocks(page.extract_text(extraction_mode="layout") or "") for page in reader.pages]
+    except Exception as exc:
+        raise CorpusError(f"{name} is a damaged PDF whose text could not be read ({type(exc).__name__}); "
+                          "download or export it again.") from None
+    if not any(pages):
+        raise CorpusError(f"{name} has no text layer; OCR it first.")
+    pages = _drop_running(pages)
+    if not any(pages):
+        raise CorpusError(f"{name} has no text layer; OCR it first.")
+
+    heading = _heading(reader.pages[next(i for i, p in enumerate(pages) if p)])
+    paragraphs: list[str] = []
+    joinable = False  # the last paragraph ran on to the page's end without ending a sentence
+    for blocks in pages:
+        for b, block in enumerate(blocks):
+            text = _join_lines(block)
+            if b == 0 and joinable and paragraphs and text[:1].islower():
+                paragraphs[-1] = _join_lines([paragraphs[-1], text])
+            else:
+                paragraphs.append(text)
+        joinable = bool(paragraphs) and not _ENDS_SENTENCE.search(paragraphs[-1])
+
+    meta_title, meta_date = _metadata(reader)
+    title, first = "", None
+    key = " ".join(heading.split()).casefold()
+    if key:
+        for i, p in enumerate(paragraphs[:5]):
+            if p.casefold() == key or (len(key) > 12 and p.casefold().startswith(key)):
+                title, first = heading, i
+                break
+    if not title and not junk_title(meta_title):
+        title = " ".join(meta_title.split())
+        if paragraphs[0].casefold() == title.casefold():
+            first = 0
+    if not title and len(paragraphs) > 1 and len(paragraphs[0]) <= 200 and not _ENDS_SENTENCE.search(paragraphs[0]):
+        title, first = paragraphs[0], 0
+    if first is not None and paragraphs[first] != title:  # the heading ran on into the first paragraph
+        paragraphs[first] = paragraphs[first][len(title):].strip()
+        first = None if paragraphs[first] else first
+    body = [p for i, p in enumerate(paragraphs) if i != first and p]
+    if not body:
+        raise CorpusError(f"{name} holds a title but no text; export the whole release as PDF.")
+    return [{"title": title, "text": "\n\n".join(body), "date": meta_date, "url": "", "source": ""}]
