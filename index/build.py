@@ -260,6 +260,9 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
                                index_dir=str(index_path), written=False, generation=gen.name if gen else "")
 
     prev, note = _previous(index_path, full)
+    if prev is not None and prev.manifest.get("converters") != settings["converters"]:
+        note = ("The index was built with another version of the file converters (index/converters), so every "
+                "file was read again; releases whose text came out the same kept their vectors.")
     report = BuildReport(full=prev is None, note=note, index_dir=str(index_path))
     # counted against what was indexed, even when everything is re-embedded
     old = prev.releases.hashes() if prev else store.release_hashes(index_path)

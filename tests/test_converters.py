@@ -365,3 +365,12 @@ def test_mixed_folder_is_indexed_and_answered_without_chrome(tmp_path):
     again = build_index(corpus, index)
     assert again.releases == 4 and again.unchanged == 4 and again.chunks_embedded == 0
     assert "scan.pdf has no text layer; OCR it first." in again.summary()
+
+    # an index built by other converters (or before them) keeps working and is brought up to date in one build
+    manifest = store.current_generation(index) / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["converters"] = {"version": 0}
+    manifest.write_text(json.dumps(m))
+    upgraded = build_index(corpus, index)
+    assert upgraded.written and upgraded.chunks_embedded == 0 and upgraded.unchanged == 4
+    assert "another version of the file converters" in upgraded.note
