@@ -84,8 +84,9 @@ def _join_lines(lines: list[str]) -> str:
     return out
 
 
-def _heading(page) -> str:
-    """The text set in the largest type on a page, when it is larger than the body text; else ""."""
+def _heading(page) -> tuple[str, set[str]]:
+    """The text set in the largest type on a page, when it is larger than the body text (else ""), and the
+    lines set in type smaller than the body's (a letterhead or running header, spaces folded)."""
     pieces: list[tuple[float, str]] = []
 
     def visit(text, cm, tm, font, size):
@@ -96,23 +97,24 @@ def _heading(page) -> str:
     try:
         page.extract_text(visitor_text=visit)
     except Exception:
-        return ""
+        return "", set()
     if not pieces:
-        return ""
+        return "", set()
     by_size: Counter = Counter()
     for size, text in pieces:
         by_size[size] += len(text)
     body = by_size.most_common(1)[0][0]
     top = max(by_size)
+    small = {" ".join(text.split()) for size, text in pieces if size < body * 0.9}
     if top < body * 1.15:
-        return ""
+        return "", small
     first = next(i for i, (size, _) in enumerate(pieces) if size == top)
     run = []
     for size, text in pieces[first:]:
         if size != top:
             break
         run.append(text)
-    return " ".join(" ".join(run).split())
+    return " ".join(" ".join(run).split()), small
 
 
 def _metadata(reader) -> tuple[str, str | None]:
@@ -168,7 +170,8 @@ def convert(data: bytes, name: str, limits: dict) -> list[dict]:
     if not any(pages):
         raise CorpusError(f"{name} has no text layer; OCR it first.")
 
-    heading = _heading(reader.pages[next(i for i, p in enumerate(pages) if p)])
+    first_page = next(i for i, p in enumerate(pages) if p)
+    heading, small = _heading(reader.pages[first_page])
     paragraphs: list[str] = []
     joinable = False  # the last paragraph ran on to the page's end without ending a sentence
     for blocks in pages:
@@ -197,6 +200,12 @@ def convert(data: bytes, name: str, limits: dict) -> list[dict]:
     if first is not None and paragraphs[first] != title:  # the heading ran on into the first paragraph
         paragraphs[first] = paragraphs[first][len(title):].strip()
         first = None if paragraphs[first] else first
+    if title and first is not None:  # above the heading, small print with no date is a letterhead
+        from ..releases import find_date
+
+        above = [i for i in range(first) if all(line in small for line in pages[first_page][i])
+                 and not find_date(paragraphs[i])] if first <= len(pages[first_page]) else []
+        paragraphs = [p if i not in above else "" for i, p in enumerate(paragraphs)]
     body = [p for i, p in enumerate(paragraphs) if i != first and p]
     if not body:
         raise CorpusError(f"{name} holds a title but no text; export the whole release as PDF.")
