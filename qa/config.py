@@ -37,7 +37,7 @@ WINDOW_NEIGHBOURS = 1
 MAX_ANSWER_PIECES = 30
 #: windows the reader reads per question (one forward pass): calibration reads this many and keeps the
 #: fewest that do as well (Calibration.windows)
-N_WINDOWS = 6
+N_WINDOWS = 8
 
 #: training material (outside the product: only `python -m qa.training.train` reads it)
 TRAIN_POOL = PROJECT_ROOT.parent / "shared" / "data" / "squad_train_pool.json"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,12 +40,20 @@ class SpanScore:
     start: int
     end: int
     score: float  # start + end logit of the span
-    null: float  # start + end logit of [CLS]: "this window holds no answer"
+    null: float  # start + end logit of [CLS]: "this window holds no answer" (a shared reader: "none of them does")
+    cls_start: float = 0.0  # the window's own [CLS] start and end logits (log-sum-exp over its pieces when cut)
+    cls_end: float = 0.0
 
     @property
     def margin(self) -> float:
         """How much the span beats the no-answer option (> 0: the reader prefers answering)."""
         return self.score - self.null
+
+
+def joint_null(cls_starts, cls_ends) -> float:
+    """The no-answer score of a question read as several windows by a reader trained with shared normalisation:
+    the log-sum-exp of the windows' [CLS] start logits plus that of their end logits."""
+    return float(np.logaddexp.reduce(np.asarray(cls_starts, float)) + np.logaddexp.reduce(np.asarray(cls_ends, float)))
 
 
 def base_model_path() -> Path:
@@ -167,6 +175,9 @@ class Reader:
         self.model_dir = Path(model_dir or config.READER_DIR)
         self.meta = check_reader(self.model_dir)
         self.precision = precision_of(self.meta, precision)
+        #: trained on a question's windows at once (qa.training.train --data groups): its scores compare across
+        #: windows and the question has one no-answer score
+        self.shared = self.meta.get("settings", {}).get("data") == "groups"
         weights = self.model_dir / self.meta.get("weights", config.READER_WEIGHTS)
         self.tokenizer = load_tokenizer()
         self.model = self._load_model(weights)
@@ -226,19 +237,23 @@ class Reader:
             out = self.model(**enc)
         starts, ends = out.start_logits.float().numpy(), out.end_logits.float().numpy()
         best: list[SpanScore | None] = [None] * len(passages)
+        cls_s, cls_e = np.full(len(passages), -np.inf), np.full(len(passages), -np.inf)
         ids = enc["input_ids"].numpy()
         for i in range(len(owners)):
+            p = int(owners[i])
+            cls_s[p], cls_e[p] = np.logaddexp(cls_s[p], starts[i][0]), np.logaddexp(cls_e[p], ends[i][0])
             seq = np.array([s if s is not None else -1 for s in enc.sequence_ids(i)])
             asked = np.isin(ids[i], ids[i][seq == 0])
             span = _best_span(starts[i], ends[i], offsets[i], seq == 1, asked, max_answer_pieces, n_best)
             if span is None:
                 continue
-            p = int(owners[i])
             s = SpanScore(p, span[0], span[1], span[2], float(starts[i][0] + ends[i][0]))
             # across windows of one passage keep the most confident span, and the lowest null score
             if best[p] is None or s.margin > best[p].margin:
                 best[p] = s
-        return best
+        null = joint_null(cls_s, cls_e) if self.shared else None
+        return [None if b is None else replace(b, null=b.null if null is None else null, cls_start=float(cls_s[b.passage]),
+                                               cls_end=float(cls_e[b.passage])) for b in best]
 
 
 def _best_span(start_logits, end_logits, offsets, in_context, asked, max_len: int, n_best: int):

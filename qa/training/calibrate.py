@@ -36,7 +36,7 @@ FEATURES = ("margin", "span", "null", "retrieval", "cosine", "lexical", "missing
 RANK_GRID = {"retrieval": (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 40.0), "cosine": (0.0, 1.0, 2.0, 4.0, 6.0, 8.0),
              "missing": (0.0, -1.0, -2.0, -4.0)}
 #: windows per question tried; the fewest within WINDOWS_TOLERANCE of the best F1 is kept (fewer is faster)
-WINDOW_CHOICES = (2, 3, 4, 6)
+WINDOW_CHOICES = (2, 4, 6, 8)
 WINDOWS_TOLERANCE = 0.005
 
 
@@ -53,9 +53,20 @@ class Asked:
             self.f1 = [_f1(text, self.answers) if self.answers else 0.0 for _, text in self.readings]
 
     def first(self, n: int) -> "Asked":
-        """The question as if only its first `n` windows had been read."""
+        """The question as if only its first `n` windows had been read (a shared reader's no-answer score is
+        made again from those windows alone)."""
         keep = [i for i, (f, _) in enumerate(self.readings) if f.get("position", 0) < n]
-        return Asked(self.answers, [self.readings[i] for i in keep], [self.f1[i] for i in keep])
+        return Asked(self.answers, renormalised([self.readings[i] for i in keep]), [self.f1[i] for i in keep])
+
+
+def renormalised(readings: list[tuple[dict, str]]) -> list[tuple[dict, str]]:
+    """Readings of a reader trained with shared normalisation with the null and margins of these windows only."""
+    if not readings or not readings[0][0].get("shared"):
+        return readings
+    from ..reader import joint_null
+
+    null = joint_null([f["cls_start"] for f, _ in readings], [f["cls_end"] for f, _ in readings])
+    return [({**f, "null": null, "margin": f["span"] - null}, t) for f, t in readings]
 
 
 def ask_all(assistant, items) -> list[Asked]:
@@ -179,6 +190,18 @@ def fit(data: list[Asked], max_windows: int | None = None) -> tuple[Calibration,
     return Calibration(rank, weights, round(threshold, 4), cutoffs, windows, "held-out training-pool articles"), report
 
 
+def held_out_data(pool: Path, articles: set[str], units: dict[str, list[str]]) -> dict:
+    """The held-out questions as SQuAD data: the units of each source a reader trained on groups held out
+    (reader.json's held_out_units), else the pool's held-out articles."""
+    if not units:
+        data = json.loads(pool.read_text(encoding="utf-8"))
+        return {"data": [a for a in data["data"] if a["title"] in articles]}
+    from .data import held_out_squad, load_examples
+
+    held = [e for name, keep in units.items() for e in load_examples(name, pool.parent) if e.unit in set(keep)]
+    return held_out_squad(held)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qa.training.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reader", type=Path, default=config.READER_DIR)
@@ -203,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     held = set(meta.get("held_out_articles") or [])
-    if not held:
+    units = meta.get("held_out_units") or {}
+    if not held and not units:
         print("error: reader.json names no held-out articles; retrain with `make train-reader`.", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
@@ -215,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         data = [Asked(a, [tuple(r) for r in rs]) for a, rs in kept["asked"]]
     else:
-        pool = json.loads(args.pool.read_text(encoding="utf-8"))
-        items, files = squad_items({"data": [a for a in pool["data"] if a["title"] in held]})
+        items, files = squad_items(held_out_data(args.pool, held, units))
         # read as many windows as calibration may choose from, whatever the reader's current setting
         assistant = Assistant(squad_index(files), reader=Reader(args.reader, precision), calibration=Calibration())
         data = ask_all(assistant, items)

@@ -81,13 +81,16 @@ def load_squad(path: Path) -> tuple[list[Item], dict[str, str]]:
     return squad_items(json.loads(path.read_text(encoding="utf-8")))
 
 
+_SAFE = re.compile(r"[^\w.-]+")  # what a file name keeps of an article's title
+
+
 def squad_items(d: dict) -> tuple[list[Item], dict[str, str]]:
     """`load_squad` on SQuAD data already read."""
     items, files = [], {}
     for art in d["data"]:
         for i, p in enumerate(art["paragraphs"]):
             title = squad_title(art["title"], i)
-            files[f"{art['title']}_{i:03d}.txt"] = f"{title}\n\n{p['context']}\n"
+            files[f"{_SAFE.sub('_', art['title'])}_{i:03d}.txt"] = f"{title}\n\n{p['context']}\n"
             for qa in p["qas"]:
                 golds = [a["text"] for a in qa.get("answers", [])] if not qa.get("is_impossible") else []
                 items.append(Item(qa["question"], golds, [title] if golds else []))
