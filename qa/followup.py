@@ -36,22 +36,78 @@ def needs_context(q: Question) -> bool:
 _PERSONAL = re.compile(r"\b(he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
 
 
+#: words that may follow "how" or "which"/"what" inside the wh-phrase ("how many people", "which city")
+_QUANTITY = frozenset("many much long old far often big large tall".split())
+_LEAD = re.compile(r"^\s*(?:and|so|but|ok|okay|then|also)\b[\s,]*", re.IGNORECASE)
+_WH = re.compile(r"\b(who|whom|whose|when|where|why|which|what|how)\b(?:['’](?:s|re))?", re.IGNORECASE)
+
+
+def wh_phrase(text: str) -> tuple[int, int] | None:
+    """(start, end) of a question's wh-phrase: the wh-word, with "many people" after "how", or the word after
+    "which"/"what"/"whose" when it is not a verb the question goes on with ("which city", "what time")."""
+    m = _WH.search(text)
+    if m is None:
+        return None
+    end, rest = m.end(), text[m.end():]
+    word = re.match(r"\s+([\w’'-]+)", rest)
+    lead = m[1].lower()
+    if word and lead == "how" and word[1].lower() in _QUANTITY:
+        end += word.end()
+        rest, word = text[end:], re.match(r"\s+([\w’'-]+)", text[end:])
+        lead = "which"  # "how many people": the noun belongs to it too
+    if word and lead in ("which", "what", "whose") and word[1].lower() not in STOPWORDS:
+        end += word.end()
+    return m.start(), end
+
+
+def elliptic(q: Question) -> bool:
+    """A question that is only a wh-phrase ("where?", "and when was that?", "from how many countries?"):
+    it asks the earlier question again about something else."""
+    span = wh_phrase(q.text)
+    if span is None:
+        return False
+    rest = [w for w in words(q.text[span[1]:]) if w not in _REFERRING and w not in STOPWORDS]
+    return not rest and len(words(q.text[:span[0]])) <= 2
+
+
+def reask(earlier: str, asked: str) -> str | None:
+    """The earlier question with its wh-phrase replaced by the elliptic question's ("when did Stoltenberg meet
+    Macron?" + "where?" -> "where did Stoltenberg meet Macron?"), None when either has no wh-phrase."""
+    old, new = wh_phrase(earlier), wh_phrase(asked)
+    if old is None or new is None:
+        return None
+    head = _LEAD.sub("", asked[:new[1]]).strip()
+    tail = re.sub(r"\s*\?*\s*$", "", earlier[old[1]:])
+    return f"{head}{tail}?"
+
+
 def with_context(q: Question, history: History, turns: int = 2) -> tuple[Question, str, str]:
     """The question with earlier turns as context, the text to embed and the question the reader reads.
 
-    After a "who" question, a pronoun is taken to mean its answer ("When does he take
-    office?" -> "When does Mark Rutte take office?"); otherwise the earlier question's
-    words are added as weaker context ("he" in "What did he say?" is who was asked about)
-    to retrieval, and the reader reads the question as asked.
+    - An elliptic question asks the earlier one again with its own wh-phrase ("when did Stoltenberg meet
+      Macron?", "where?" -> "where did Stoltenberg meet Macron?").
+    - After a "who" question, a pronoun for a person is taken to mean its answer ("When does he take
+      office?" -> "When does Mark Rutte take office?"); after a "where" ("when") answer, "there" ("then")
+      is that place (time).
+    - Otherwise the earlier turns' words are added as weaker context to retrieval, and the reader reads
+      the question as asked.
     """
     if not history or not needs_context(q):
         return q, q.text, q.text
     last_q, last_a = history[-1]
-    if last_a and analyse(last_q).wh == "who" and _PERSONAL.search(q.text):
-        possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "hers", "their") else last_a  # noqa: E731
-        text = _PERSONAL.sub(possessive, q.text, count=1)
+    earlier = analyse(last_q)
+    if elliptic(q) and (text := reask(last_q, q.text)) is not None:
         extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
-        # the substituted name is in the embedded text already; in a sentence it says little
+        return replace(q, extra=extra, extra_weight=0.1), text, text
+    text = q.text
+    if last_a and earlier.wh == "who" and _PERSONAL.search(text):
+        possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "hers", "their") else last_a  # noqa: E731
+        text = _PERSONAL.sub(possessive, text, count=1)
+    if last_a and (word := {"where": "there", "when": "then"}.get(earlier.wh)):
+        text = re.sub(rf"\b{word}\b", lambda m: last_a, text, count=1, flags=re.IGNORECASE)
+    if text != q.text:
+        extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
+        # the substituted answer is in the embedded text already; in a sentence it says little
         return replace(q, extra=extra, extra_weight=0.1), text, text
     recent = history[-turns:]
     extra = tuple(w for hq, ha in recent for w in words(f"{hq} {ha}") if w not in STOPWORDS and w not in q.content)

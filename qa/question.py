@@ -141,8 +141,13 @@ class Question:
     days: tuple[DayMention, ...] = ()  # calendar days it names ("on 26 June"), year not yet resolved
 
 
+#: "who's", "when's", "what're", "that's": a wh-word or pronoun with its verb run on, read as the bare word
+_CONTRACTED = re.compile(r"^(who|what|when|where|why|how|which|that|it|there|here)'(?:s|re|d|ll|ve)$")
+
+
 def words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in WORD.findall(text) if w[0].isalnum()]
+    out = [w.lower().replace("’", "'") for w in WORD.findall(text) if w[0].isalnum()]
+    return [m[1] if (m := _CONTRACTED.match(w)) else w for w in out]
 
 
 @lru_cache(maxsize=4096)
