@@ -102,7 +102,7 @@ def watch(corpus_dir: str | Path | None = None, index_dir: str | Path | None = N
             break
         if not started:
             started = True
-            say(f"Watching {corpus} for changes to .txt and .md files.")
+            say(f"Watching {corpus} for changes to release files ({', '.join(config.CORPUS_SUFFIXES)}).")
             if initial_build or changes:
                 rebuild("start")
             continue
