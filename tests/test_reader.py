@@ -131,6 +131,92 @@ def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
     assert spans[0] is not None and 0 <= spans[0].start < spans[0].end <= len(PASSAGES[0])
 
 
+def _tiny_sources(root: Path, per_source: int = 6) -> Path:
+    """A data folder like ../shared/data with a few questions of each source (the pool and the six extras)."""
+    from qa.training.data import EXTRA, source_path
+
+    shared = config.TRAIN_POOL.parent
+    (root / "extra").mkdir(parents=True)
+    for name in ("pool", *EXTRA):
+        arts = json.loads(source_path(name, shared).read_text(encoding="utf-8"))["data"]
+        keep, n = [], 0
+        for art in arts:  # a few articles, a couple of paragraphs each, so some can be held out whole
+            keep.append({"title": art["title"], "paragraphs": art["paragraphs"][:2]})
+            n += sum(len(p["qas"]) for p in keep[-1]["paragraphs"])
+            if n >= per_source and len(keep) >= 3:
+                break
+        source_path(name, root).write_text(json.dumps({"data": keep}), encoding="utf-8")
+    return root / "squad_train_pool.json"
+
+
+@pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
+def test_a_tiny_group_training_run_on_every_source_loads_and_shares_one_null(tmp_path):
+    """--data groups: a few questions of each source, each read with its distractor windows under one softmax;
+    the reader it writes loads, and gives a question one no-answer score over all the windows it reads."""
+    pool = _tiny_sources(tmp_path / "data")
+    mix = "pool=3,qed=3,subjqa=3,squadshifts_wiki=3,squadshifts_reddit=3,squadshifts_amazon=3,covidqa=3"
+    out = tmp_path / "reader"
+    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--data", "groups", "--pool", str(pool),
+                          "--mix", mix, "--holdout", "pool=1,qed=1", "--init", str(config.READER_DIR),
+                          "--out", str(out), "--work", str(tmp_path / "work"), "--max-steps", "2",
+                          "--batch-size", "2", "--device", "cpu"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for name in ("pool", "qed", "subjqa", "squadshifts_wiki", "squadshifts_reddit", "squadshifts_amazon", "covidqa"):
+        assert f"{name}: " in run.stderr  # every source was grouped
+    meta = json.loads((out / config.READER_META).read_text())
+    assert meta["settings"]["data"] == "groups" and set(meta["held_out_units"]) == {"pool", "qed"}
+    r = Reader(out, "fp32")
+    assert r.shared
+    spans = r.read("Who will succeed Jens Stoltenberg?", PASSAGES)
+    assert spans[0] is not None and spans[1] is not None and spans[0].null == spans[1].null
+    from qa.reader import joint_null
+
+    assert spans[0].null == pytest.approx(joint_null([s.cls_start for s in spans], [s.cls_end for s in spans]))
+
+
+def test_shared_loss_is_one_softmax_over_all_windows_of_a_question():
+    """The loss of a group is the negative log-likelihood under one softmax over every window's valid positions:
+    raising a distractor's logit raises the loss of the group that has its answer elsewhere."""
+    import torch
+
+    from qa.training.train import shared_loss
+
+    valid = torch.tensor([[True, False, True, True], [True, False, True, True]])  # 1 group, 2 windows of 4 pieces
+    batch = {"valid": valid, "answer_window": torch.tensor([1]), "answer_start": torch.tensor([2]),
+             "answer_end": torch.tensor([3])}
+    logits = torch.zeros(2, 4)
+    flat = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # the six valid positions, uniform
+    assert float(shared_loss(logits, logits, batch)) == pytest.approx(float(torch.logsumexp(flat, 0)))
+    distracted = logits.clone()
+    distracted[0, 2] = 5.0  # a confident span in the other window
+    assert float(shared_loss(distracted, distracted, batch)) > float(shared_loss(logits, logits, batch))
+    none = {**batch, "answer_window": torch.tensor([-1])}  # no answer: both [CLS] options count
+    assert float(shared_loss(logits, logits, none)) == pytest.approx(float(torch.logsumexp(flat, 0) - torch.log(torch.tensor(2.0))))
+
+
+def test_groups_are_the_answer_window_and_distractors_without_the_answer():
+    from qa.training.data import Example, groups, unspace
+
+    text, spans = unspace("Paris , France ( the capital ) has 2 million people .", [(0, 14)])
+    assert text == "Paris, France (the capital) has 2 million people." and text[spans[0][0]:spans[0][1]] == "Paris, France"
+    ctx = ("The harbour authority met on Monday. It opened its new container terminal in Rotterdam on 3 May 2024. "
+           "The terminal cost 40 million euros. Ships from Asia will call there weekly. Dock workers welcomed it. "
+           "The mayor spoke at the opening.")
+    other = "The container terminal in Antwerp is larger. Trains leave hourly. Bakers open early. Cyclists ride."
+    ex = [Example("pool", "Harbour", "Where is the new container terminal?", ctx, ctx.index("Rotterdam"), "Rotterdam"),
+          Example("pool", "Harbour", "Who closed the terminal?", ctx, -1, "")]
+    gs = groups(ex, size=3, seed=1, negative_share=0.0, corpus=[other])
+    pos, neg = gs
+    assert len(pos.windows) == 3 and pos.answer >= 0
+    w = pos.windows[pos.answer]
+    assert w.text[w.start:w.start + len(w.answer)] == "Rotterdam"
+    assert all("Rotterdam" not in x.text for i, x in enumerate(pos.windows) if i != pos.answer)
+    assert any("Antwerp" in x.text for x in pos.windows)  # retrieval brings up the other paragraph's terminal
+    assert neg.answer == -1 and len(neg.windows) == 3
+
+
 def test_window_records_are_the_windows_the_product_reads():
     """Training on windows: per answerable question the sentence window holding its answer (offset exact)
     and another window of the paragraph labelled no-answer; per unanswerable question one window."""
