@@ -468,6 +468,10 @@ class ReleaseTable(_ByRelease):
     def items(self):
         return [(r.release_id, r) for r in self.values()]
 
+    def sources(self) -> list[str]:
+        """Each release's source ('' when it names none), in corpus order: item i is release position i."""
+        return [source for (source,) in self.db.all("SELECT source FROM releases ORDER BY pos")]
+
     def hashes(self) -> dict[str, dict]:
         """release_id -> {sha256, title, path}, in corpus order (what a build compares with)."""
         return {rid: {"sha256": sha, "title": title, "path": path}

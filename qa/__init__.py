@@ -27,6 +27,6 @@ def default_assistant() -> Assistant:
         return _default
 
 
-def answer(question: str, history=None, since=None, until=None) -> Answer:
+def answer(question: str, history=None, since=None, until=None, source=None) -> Answer:
     """Answer a question from the default index; see `Assistant.ask`."""
-    return default_assistant().ask(question, history=history, since=since, until=until)
+    return default_assistant().ask(question, history=history, since=since, until=until, source=source)

@@ -1,5 +1,5 @@
-"""Command line: `python -m qa "question" [--index DIR] [--since DAY] [--until DAY] [--json]` prints the
-answer, its sentence, its release and how sure it is."""
+"""Command line: `python -m qa "question" [--index DIR] [--since DAY] [--until DAY] [--source NAME]... [--json]`
+prints the answer, its sentence, its release and how sure it is."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", help="index folder (default: $QA_INDEX_DIR or .index/)")
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="only releases dated on or after this day")
     parser.add_argument("--until", metavar="YYYY-MM-DD", help="only releases dated on or before this day")
+    parser.add_argument("--source", action="append", metavar="NAME",
+                        help="only releases from this source (any case; repeat for several)")
     parser.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     args = parser.parse_args(argv)
 
@@ -22,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     from .reader import ReaderError
 
     try:
-        answer = Assistant(args.index).ask(" ".join(args.question), since=args.since, until=args.until)
+        answer = Assistant(args.index).ask(" ".join(args.question), since=args.since, until=args.until,
+                                           source=args.source)
     except (IndexStoreError, InvalidQuestion, ReaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

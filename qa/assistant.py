@@ -25,7 +25,7 @@ from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
 from .question import analyse
 from .reader import Reader, check_reader, precision_of
-from .retrieve import DateRange, Retriever
+from .retrieve import DateRange, Retriever, SourceFilter
 from .windows import evidence_bounds, make_windows, read
 
 MAX_QUESTION_CHARS = 1000
@@ -35,7 +35,7 @@ HISTORY_BOOST = 0.15
 
 
 class InvalidQuestion(ValueError):
-    """The question cannot be asked as given (empty, too long, a bad or empty date range)."""
+    """The question cannot be asked as given (empty, too long, a bad or empty date range, an unknown source)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,53 @@ def check_range_holds_releases(retriever: Retriever, window: DateRange | None) -
     raise InvalidQuestion(f"No release is dated {window.describe()}; {have}.")
 
 
+#: at most this many of the index's sources are named when a source is not one of them
+MAX_SOURCES_NAMED = 12
+
+
+def _source_names(source) -> list[str]:
+    """`source` (a name, a list of names; None, blank or empty for none) as the names given."""
+    if source is None:
+        return []
+    items = [source] if isinstance(source, str) else source
+    if not isinstance(items, (list, tuple, set, frozenset)) or not all(isinstance(n, str) for n in items):
+        raise InvalidQuestion("The source must be a source's name or a list of names.")
+    return [n for n in items if n.strip()]
+
+
+def _and_list(names: list[str], joiner: str = "and") -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {joiner} " + names[-1]
+
+
+def check_sources(retriever: Retriever, source) -> SourceFilter | None:
+    """The sources to search (`source`: a name or a list of names, matched case-insensitively), None when
+    none is given; a name the index does not have is refused, naming the sources it has."""
+    names = _source_names(source)
+    if not names:
+        return None
+    found, unknown = retriever.source_filter(names)
+    if not unknown:
+        return found
+    have = [name for name, _ in retriever.sources()]
+    if not have:
+        known = "no release in the index names its source"
+    else:
+        shown = have[:MAX_SOURCES_NAMED] + ([f"{len(have) - MAX_SOURCES_NAMED} more"] if len(have) > MAX_SOURCES_NAMED else [])
+        known = f"the index's {'source is' if len(have) == 1 else 'sources are'} {_and_list(shown)}"
+    what = "the source" if len(unknown) == 1 else "any of the sources"
+    raise InvalidQuestion(f"No release has {what} {_and_list([repr(n) for n in unknown], 'or')}; {known}.")
+
+
+def check_filters_hold_releases(retriever: Retriever, window: DateRange | None, sources: SourceFilter | None) -> None:
+    """Refuse a source and date range that no release has together, saying when those sources' releases are dated."""
+    if window is None or sources is None or retriever.allowed_rows(window, sources).any():
+        return
+    span = retriever.dated_span_of(retriever.rows_from(sources))
+    their = "its" if len(sources.keys) == 1 else "their"
+    have = f"{their} releases are dated {span[0]} to {span[1]}" if span else f"none of {their} releases has a date"
+    raise InvalidQuestion(f"No release {sources.describe()} is dated {window.describe()}; {have}.")
+
+
 class Assistant:
     """Answers questions from one index folder."""
 
@@ -146,12 +193,13 @@ class Assistant:
         self._current()
 
     # -- public API --------------------------------------------------------
-    def ask(self, question: str, history=None, since=None, until=None) -> Answer:
+    def ask(self, question: str, history=None, since=None, until=None, source=None) -> Answer:
         """Answer `question`; `history` is a list of earlier (question, answer) pairs; `since` /
-        `until` (ISO days, inclusive) keep the search to releases dated in that range."""
-        return self.ask_traced(question, history, since, until)[0]
+        `until` (ISO days, inclusive) keep the search to releases dated in that range; `source` (a
+        source's name or a list of names, any case) to releases from those sources."""
+        return self.ask_traced(question, history, since, until, source)[0]
 
-    def ask_traced(self, question: str, history=None, since=None, until=None) -> tuple[Answer, dict]:
+    def ask_traced(self, question: str, history=None, since=None, until=None, source=None) -> tuple[Answer, dict]:
         """`ask`, plus what evaluation and calibration need: every window's reading (features and span
         text) and the chosen span even when abstaining."""
         from index.embedder import encode_query
@@ -160,11 +208,13 @@ class Assistant:
         window = check_date_range(since, until)
         gen = self._current()
         check_range_holds_releases(gen.retriever, window)
+        sources = check_sources(gen.retriever, source)
+        check_filters_hold_releases(gen.retriever, window, sources)
         hist = normalise_history(history)
         q, query_text, read_text = with_context(analyse(text), hist)
         qvec = encode_query(query_text)
         boost = self._history_boost(gen.data, hist)
-        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, window=window)
+        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, window=window, sources=sources)
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
@@ -200,6 +250,10 @@ class Assistant:
         return {"releases": len(gen.data.releases), "chunks": len(gen.data.chunks), "built_at": m.get("built_at", ""),
                 "corpus_dir": corpus, "index_dir": str(self.index_dir), "stale": stale, "model": m.get("model", ""),
                 "generation": gen.path.name}
+
+    def sources_available(self) -> list[tuple[str, int]]:
+        """The index's sources as (name, number of releases), by name: what `ask(source=...)` accepts."""
+        return self._current().retriever.sources()
 
     def release(self, release_id: str) -> Release:
         """The whole release, for showing it with the answer marked."""

@@ -3,7 +3,8 @@
 Everything here is arithmetic over what the index built; the question's vector is the
 only model output it needs. Dates are handled here too: a `DateRange` keeps the search to
 releases dated inside it, and a day the question names favours releases dated that day and
-sentences that carry it.
+sentences that carry it. So are sources: a `SourceFilter` keeps the search to releases from
+the sources it names.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -49,6 +50,59 @@ class DateRange:
         if self.since and self.until:
             return f"from {self.since} to {self.until}"
         return f"from {self.since} on" if self.since else f"up to {self.until}"
+
+
+def fold_source(name) -> str:
+    """A source name as sources are compared: case-folded, each run of whitespace one space."""
+    return " ".join(str(name).split()).casefold()
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """Releases from any of the sources `keys` (names folded by `fold_source`); `names` as the index spells
+    them, for messages."""
+
+    keys: frozenset[str]
+    names: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """'from NATO' or 'from NATO or Northwind Robotics'."""
+        names = list(self.names or sorted(self.keys))
+        return "from " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1])
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """The sources of one index generation: each source once (as most of its releases spell it), its
+    number of releases, and each chunk row's source as a code (-1 where the release names none)."""
+
+    names: tuple[str, ...]  # sorted case-insensitively; code i is names[i]
+    counts: tuple[int, ...]
+    codes: dict  # folded name -> code
+    row_codes: np.ndarray  # int32, one per chunk row
+
+    @classmethod
+    def of(cls, release_sources: list[str], release_pos: np.ndarray) -> "SourceTable":
+        """From each release's source (in corpus order) and each chunk row's release position."""
+        spellings: dict[str, dict[str, int]] = {}  # folded -> spelling -> releases
+        key_of: dict[str, str] = {}  # raw source -> folded (each distinct raw value folded once)
+        for raw in release_sources:
+            key = key_of.get(raw)
+            if key is None:
+                key = key_of[raw] = fold_source(raw)
+            if key:
+                shown = spellings.setdefault(key, {})
+                name = " ".join(raw.split())
+                shown[name] = shown.get(name, 0) + 1
+        order = sorted(spellings)
+        codes = {k: i for i, k in enumerate(order)}
+        names = tuple(max(spellings[k], key=spellings[k].get) for k in order)  # a tie: the first release's
+        counts = tuple(sum(spellings[k].values()) for k in order)
+        raw_code = {raw: codes.get(key, -1) for raw, key in key_of.items()}
+        release_codes = np.fromiter((raw_code[raw] for raw in release_sources), np.int32, len(release_sources))
+        pos = np.asarray(release_pos, dtype=np.int64)
+        row_codes = release_codes[pos] if len(release_codes) else np.full(len(pos), -1, np.int32)
+        return cls(names, counts, codes, row_codes)
 
 
 @dataclass(frozen=True)
@@ -125,6 +179,13 @@ class Retriever:
         hi = day_number(window.until) if window.until else np.iinfo(np.int32).max
         return (self.row_days >= lo) & (self.row_days <= hi) & (self.row_days >= 0)
 
+    def allowed_rows(self, window: DateRange | None = None, sources: SourceFilter | None = None) -> np.ndarray | None:
+        """The mask over the chunk rows that both filters admit; None when there is neither."""
+        masks = ([] if window is None else [self.rows_in(window)]) + ([] if sources is None else [self.rows_from(sources)])
+        if not masks:
+            return None
+        return masks[0] if len(masks) == 1 else masks[0] & masks[1]
+
     def holds_releases_in(self, window: DateRange) -> bool:
         """Whether any release is dated inside `window`."""
         return bool(self.rows_in(window).any())
@@ -133,9 +194,57 @@ class Retriever:
         """The first and last release dates of the index, or None when no release is dated."""
         return (self.dates[0], self.dates[-1]) if self.dates else None
 
+    def dated_span_of(self, mask: np.ndarray) -> tuple[str, str] | None:
+        """The first and last dates of the releases of the chunk rows in `mask`, or None when none is dated."""
+        days = self.row_days[mask]
+        days = days[days >= 0]
+        if not len(days):
+            return None
+        return date.fromordinal(int(days.min())).isoformat(), date.fromordinal(int(days.max())).isoformat()
+
     def question_days(self, q: Question) -> frozenset[str]:
         """The ISO days `q` names; a day without a year takes the year of the releases (see resolve_days)."""
         return frozenset(resolve_days(q.days, self.dates))
+
+    # -- sources -------------------------------------------------------------
+    @cached_property
+    def source_table(self) -> SourceTable:
+        """The index's sources (read once per generation, when first needed)."""
+        return SourceTable.of(self.data.releases.sources(), self.data.rows["release_pos"])
+
+    def sources(self) -> list[tuple[str, int]]:
+        """(source, number of releases) for each source of the index, by name; releases naming none left out."""
+        t = self.source_table
+        return list(zip(t.names, t.counts))
+
+    def source_filter(self, names) -> tuple[SourceFilter, list[str]]:
+        """The filter for `names` (matched case-insensitively, whitespace folded), and the names the index does
+        not have."""
+        t = self.source_table
+        keys, unknown = [], []
+        for name in names:
+            key = fold_source(name)
+            if key in t.codes:
+                keys.append(key)
+            else:
+                unknown.append(" ".join(str(name).split()))
+        keys = list(dict.fromkeys(keys))
+        return SourceFilter(frozenset(keys), tuple(t.names[t.codes[k]] for k in keys)), unknown
+
+    def rows_from(self, sources: SourceFilter) -> np.ndarray:
+        """A mask over the chunk rows: True where the chunk's release is from one of `sources`."""
+        return self._source_masks(sources.keys)
+
+    @cached_property
+    def _source_masks(self) -> Callable[[frozenset[str]], np.ndarray]:
+        """The masks of the source sets asked for lately, kept with this generation (a byte a chunk row)."""
+        return lru_cache(maxsize=16)(self._source_mask)
+
+    def _source_mask(self, keys: frozenset[str]) -> np.ndarray:
+        t = self.source_table
+        mask = np.isin(t.row_codes, np.fromiter((t.codes[k] for k in keys if k in t.codes), np.int32))
+        mask.flags.writeable = False  # cached and shared: combine with &, never in place
+        return mask
 
     # -- words ---------------------------------------------------------------
     def _stem_seq(self, text: str) -> list[str]:
@@ -246,14 +355,16 @@ class Retriever:
 
     def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8,
                    boost: Callable[[str], float] | None = None,
-                   window: DateRange | None = None) -> tuple[list[Candidate], dict[int, float]]:
+                   window: DateRange | None = None,
+                   sources: SourceFilter | None = None) -> tuple[list[Candidate], dict[int, float]]:
         """Candidate evidence sentences (those of the best chunks), best first, and the fused chunk scores.
 
-        With a `window`, only releases dated inside it are searched. A day the question names favours
+        With a `window`, only releases dated inside it are searched; with `sources`, only releases from
+        those sources (both: releases that are both). A day the question names favours
         the releases dated that day and the sentences carrying it (DAY_BOOST). `boost(release_id)`
         adds to the score of a release's sentences (a follow-up's earlier answer, say).
         """
-        allowed = self.rows_in(window) if window is not None else None
+        allowed = self.allowed_rows(window, sources)
         days = self.question_days(q)
         chunk, dense = self.chunk_scores(qvec, q, allowed=allowed, days=days)
         top_chunks = sorted(chunk, key=lambda c: (-chunk[c], c))[:n_chunks]

@@ -1,6 +1,6 @@
 """What the chat and the `/ask` endpoint call, kept free of gradio so it loads fast:
-`ask_answer(assistant, question, history, since, until)` -> a JSON-ready dict, never an exception
-for bad input.
+`ask_answer(assistant, question, history, since, until, source)` -> a JSON-ready dict, never an
+exception for bad input.
 """
 from __future__ import annotations
 
@@ -98,11 +98,14 @@ def message_dict(question: str, message: str) -> dict:
     }
 
 
-def ask_answer(assistant: Any, question: Any, history: Any = None, since: Any = None, until: Any = None) -> dict:
+def ask_answer(assistant: Any, question: Any, history: Any = None, since: Any = None, until: Any = None,
+               source: Any = None) -> dict:
     """What the chat and `/ask` both call: the answer to `question` as a dict (see
     answer_to_dict), from releases dated `since` to `until` (ISO days, inclusive; empty for
-    no limit); a dict with a `message` and answered False when the question is empty or too
-    long, the history malformed, the dates bad or the index unusable. Never raises for bad input."""
+    no limit) and from `source` (a source's name or a list of names; empty for every source);
+    a dict with a `message` and answered False when the question is empty or too long, the
+    history malformed, the dates bad, the source unknown or the index unusable. Never raises
+    for bad input."""
     import qa
     from index.errors import IndexStoreError
 
@@ -111,7 +114,8 @@ def ask_answer(assistant: Any, question: Any, history: Any = None, since: Any = 
     if isinstance(pairs, str):
         return message_dict(question, pairs)
     try:
-        answer = assistant.ask(question, history=pairs or None, since=since or None, until=until or None)
+        answer = assistant.ask(question, history=pairs or None, since=since or None, until=until or None,
+                               source=source or None)
     except qa.InvalidQuestion as exc:
         return message_dict(question, str(exc))
     except IndexStoreError as exc:

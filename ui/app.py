@@ -181,11 +181,12 @@ def build_app(
     # ---- handlers -------------------------------------------------------------------------
 
     def ask(question: str, history: list[list[str]] | None = None,
-            since: str | None = None, until: str | None = None) -> dict:
+            since: str | None = None, until: str | None = None, source: list[str] | str | None = None) -> dict:
         """Answer a question from the press releases.
 
         `history` is the conversation so far as [question, answer] pairs, for follow-ups.
         `since` / `until` (YYYY-MM-DD, inclusive; optional) keep to releases dated in that range.
+        `source` (a source's name or a list of names, any case; optional) keeps to releases from them.
         Returns a dict with answer, evidence, answered, score, label (confident, likely or
         unsure), message and sources (each with release_id, title, date, text, score, start, end).
         When too many questions are waiting, the message says the assistant is busy.
@@ -193,13 +194,14 @@ def build_app(
         with gate.admit() as admitted:
             if not admitted:
                 return message_dict("" if question is None else str(question), BUSY_MESSAGE)
-            return ask_answer(assistant, question, history, since, until)
+            return ask_answer(assistant, question, history, since, until, source)
 
-    def respond(question: str, turns: list[dict], since: str | None = None, until: str | None = None):
+    def respond(question: str, turns: list[dict], since: str | None = None, until: str | None = None,
+                source: list[str] | None = None):
         question = question or ""
         turns = list(turns or [])
         history = [[t["question"], t["answer"]["answer"]] for t in turns if t.get("answer") is not None]
-        result = ask(question, history, since, until)  # a bad or empty date range: one sentence in the chat
+        result = ask(question, history, since, until, source)  # a bad range or source: one sentence in the chat
         if not result["sources"] and not result["answered"] and result["message"]:
             # nothing was attempted: an empty/overlong question, no index, or too many waiting
             if not question.strip():
@@ -252,10 +254,19 @@ def build_app(
         last = next((t["answer"] for t in reversed(turns or []) if t.get("answer")), None)
         return _release_markup(release_id, last)
 
-    def pick_example(sample: list | None, turns: list[dict], since: str | None = None, until: str | None = None):
+    def pick_example(sample: list | None, turns: list[dict], since: str | None = None, until: str | None = None,
+                     source: list[str] | None = None):
         if not sample:
             return (gr.skip(),) * 6
-        return respond(str(sample[0]), turns, since, until)
+        return respond(str(sample[0]), turns, since, until, source)
+
+    def refresh_sources(picked: list[str] | None, seen: list | None):
+        """The source picker's choices brought up to date (after a rebuild), keeping the picks that remain."""
+        choices = source_choices(assistant)
+        if [list(c) for c in choices] == [list(c) for c in seen or []]:
+            return gr.skip(), gr.skip()
+        names = {name for _, name in choices}
+        return gr.Dropdown(choices=choices, value=[p for p in picked or [] if p in names], multiselect=True), choices
 
     def clear():
         return _outputs([], None, clear_box=True)
@@ -371,13 +382,22 @@ def build_app(
                         elem_id="question", scale=6, lines=1, max_lines=4, autofocus=True, submit_btn=False,
                     )
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                # off (empty) by default: every release is searched; qa checks the dates
-                with gr.Accordion("Release dates", open=False, elem_id="date-range"):
-                    with gr.Row():
-                        since_box = gr.DateTime(label="From", include_time=False, type="string",
-                                                elem_id="since", info="inclusive; empty: from the first release")
-                        until_box = gr.DateTime(label="To", include_time=False, type="string",
-                                                elem_id="until", info="inclusive; empty: up to the last release")
+                # off (empty) by default: every release is searched; qa checks the dates and sources
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=240):
+                        with gr.Accordion("Release dates", open=False, elem_id="date-range"):
+                            with gr.Row():
+                                since_box = gr.DateTime(label="From", include_time=False, type="string", elem_id="since",
+                                                        info="inclusive; empty: from the first release")
+                                until_box = gr.DateTime(label="To", include_time=False, type="string", elem_id="until",
+                                                        info="inclusive; empty: up to the last release")
+                    with gr.Column(scale=2, min_width=200):
+                        with gr.Accordion("Sources", open=False, elem_id="source-filter"):
+                            choices0 = source_choices(assistant)
+                            source_pick = gr.Dropdown(label="From these sources", choices=choices0, value=[],
+                                                      multiselect=True, interactive=True, elem_id="source-pick",
+                                                      info="empty: every source")
+                            sources_seen = gr.State(choices0)
                 example_set = gr.Dataset(
                     components=[gr.Textbox(visible=False)], samples=[[q] for q in examples],
                     label="Example questions", elem_id="examples", layout="table",
@@ -419,11 +439,15 @@ def build_app(
         # questions are bounded by `gate` inside ask() (so past the bound they hear "busy" at once),
         # not by Gradio's queue
         common = dict(concurrency_id="ask", concurrency_limit=None, api_visibility="private")
-        dates = [since_box, until_box]
-        box.submit(respond, [box, turns, *dates], chat_outputs, **common)
-        ask_btn.click(respond, [box, turns, *dates], chat_outputs, **common)
+        filters = [since_box, until_box, source_pick]
+        box.submit(respond, [box, turns, *filters], chat_outputs, **common)
+        ask_btn.click(respond, [box, turns, *filters], chat_outputs, **common)
         if example_set is not None:
-            example_set.click(pick_example, [example_set, turns, *dates], chat_outputs, **common)
+            example_set.click(pick_example, [example_set, turns, *filters], chat_outputs, **common)
+        # the status changes when the page loads and after a rebuild (button, upload, --watch): so may the sources
+        status_box.change(refresh_sources, [source_pick, sources_seen], [source_pick, sources_seen],
+                          show_progress="hidden", api_visibility="private", concurrency_id="status",
+                          concurrency_limit=None)
         clear_btn.click(clear, None, chat_outputs, queue=False, api_visibility="private")
         chatbot.clear(clear, None, chat_outputs, queue=False, api_visibility="private")
         release_pick.input(open_release, [release_pick, turns], release_box, api_visibility="private",
@@ -450,6 +474,16 @@ def build_app(
 
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return demo
+
+
+def source_choices(assistant: Any) -> list[tuple[str, str]]:
+    """The source picker's choices, (label, name): each of the index's sources with its number of releases."""
+    try:
+        found = assistant.sources_available()
+    except Exception as exc:  # no index, or an assistant without sources: the picker is just empty
+        log.warning("index sources failed: %s", exc)
+        return []
+    return [(f"{name} ({n} release{'' if n == 1 else 's'})", name) for name, n in found]
 
 
 def _refused_html(sentence: str) -> str:
