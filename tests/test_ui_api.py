@@ -85,6 +85,39 @@ def test_bad_date_range_gets_one_sentence(client, since, until, fragment):
     assert r["message"].endswith(".") and ". " not in r["message"]
 
 
+def test_ask_takes_source_after_since_until(client):
+    """`/ask`'s parameters keep their order; `source` comes last, optional."""
+    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/ask"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["question", "history", "since", "until", "source"]
+    assert [p["parameter_has_default"] for p in params] == [False, True, True, True, True]
+
+
+def test_source_keeps_to_releases_from_it(client):
+    """A name or a list of names, any case; combined with the date range; positional after `until`."""
+    r = client.predict(Q, None, None, None, "Northwind Robotics", api_name="/ask")
+    assert r["sources"] and all(s["title"].startswith("Northwind Robotics") for s in r["sources"])
+    assert r["answer"] != "Mark Rutte"
+    r = client.predict(Q, source=["  nato PRESS office", "City of Riverside"], api_name="/ask")
+    assert r["answer"] == "Mark Rutte" and r["title"] == NATO_TITLE
+    assert {s["title"] for s in r["sources"]} <= {NATO_TITLE, "Riverside Public Library opens its Eastside branch"}
+    r = client.predict("How many books does the Eastside branch hold?", until="2024-03-31", source="city of riverside",
+                       api_name="/ask")
+    assert r["answer"] == "40,000" and {s["date"] for s in r["sources"]} == {"2024-03-14"}
+    r = client.predict(Q, source=[], api_name="/ask")  # empty: every source
+    assert r["answer"] == "Mark Rutte"
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(source="Globex"), "No release has the source 'Globex'; the index's sources are Acme Widgets, City of "
+                            "Riverside, NATO press office and Northwind Robotics."),
+    (dict(source="Northwind Robotics", since="2024-06-01"), "No release from Northwind Robotics is dated from "
+                                                            "2024-06-01 on; its releases are dated 2024-03-04 to 2024-03-04."),
+])
+def test_unknown_source_gets_one_sentence(client, kwargs, fragment):
+    r = client.predict(Q, api_name="/ask", **kwargs)
+    assert r["answered"] is False and r["sources"] == [] and r["message"] == fragment
+
+
 def test_unanswerable_question_abstains_with_closest_passages(client):
     r = client.predict("How many moons does Jupiter have?", api_name="/ask")
     assert r["answered"] is False
