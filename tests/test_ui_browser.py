@@ -179,6 +179,26 @@ def test_date_range_keeps_the_chat_to_releases_in_it(page):
     assert last_answer(page) == "$40 million"
 
 
+def test_source_picker_keeps_the_chat_to_the_sources_picked(page):
+    assert not page.locator("#source-pick input").is_visible()  # off by default, folded away
+    page.locator("#source-filter").get_by_text("Sources", exact=True).click()
+    pick = page.locator("#source-pick input")
+    pick.click()
+    options = page.locator("#source-pick [role=option]")
+    options.first.wait_for(timeout=10_000)
+    assert [t.strip() for t in options.all_inner_texts()] == ["Acme Widgets (1 release)", "City of Riverside (1 release)",
+                                         "NATO press office (1 release)", "Northwind Robotics (1 release)"]
+    options.filter(has_text="Northwind Robotics").click()
+    page.keyboard.press("Escape")
+    ask_in_page(page, "Who will succeed Jens Stoltenberg as Secretary General?")
+    titles = page.locator("#sources .qa-title").all_inner_texts()
+    assert titles and all(t.startswith("Northwind Robotics") for t in titles), titles
+    assert last_answer(page) != "Mark Rutte"
+    page.locator("#source-pick .remove-all").click()  # cleared: every source again
+    ask_in_page(page, "Who will succeed Jens Stoltenberg as Secretary General?")
+    assert last_answer(page) == "Mark Rutte"
+
+
 def test_screenshot_module(app_url, browser, tmp_path):
     out = capture(app_url, tmp_path / "shot.png", question="How many books does the Eastside branch hold?", browser=browser)
     data = out.read_bytes()
