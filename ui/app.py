@@ -478,9 +478,12 @@ def build_app(
 
 def source_choices(assistant: Any) -> list[tuple[str, str]]:
     """The source picker's choices, (label, name): each of the index's sources with its number of releases."""
+    listing = getattr(assistant, "sources_available", None)
+    if listing is None:  # an assistant that does not filter by source: nothing to pick
+        return []
     try:
-        found = assistant.sources_available()
-    except Exception as exc:  # no index, or an assistant without sources: the picker is just empty
+        found = listing()
+    except Exception as exc:  # the index cannot be read right now: the picker is just empty
         log.warning("index sources failed: %s", exc)
         return []
     return [(f"{name} ({n} release{'' if n == 1 else 's'})", name) for name, n in found]
