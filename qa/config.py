@@ -23,10 +23,9 @@ SHARED_KEY = "bert.embeddings.word_embeddings.weight"
 #: ($QA_READER_PRECISION overrides both); measured in qa/reader.py
 READER_PRECISIONS = ("int8", "bf16", "fp32")
 READER_PRECISION = "int8"
-#: the most windows a question may read at each precision and keep ask() within 5x the question's encode on
-#: this 2-core CPU (scripts/benchmark.py: bf16 at 2 windows 47.8 ms, at 3 70.3 ms; int8 at 3 50.4 ms);
-#: `python -m qa.training.calibrate` chooses the windows up to this
-MAX_WINDOWS = {"int8": 3, "bf16": 2, "fp32": 2}
+#: the most windows a question may read at each precision and keep ask() p50 within 10x the question's encode
+#: on this 2-core CPU (scripts/benchmark.py); `python -m qa.training.calibrate` chooses the windows up to this
+MAX_WINDOWS = {"int8": 8, "bf16": 6, "fp32": 4}
 
 #: word pieces in a reader window (question + passage) and overlap when a passage is longer
 READER_MAX_LENGTH = 256

@@ -77,7 +77,7 @@ def main() -> int:
     ms = lambda x: 1000 * x  # noqa: E731
     print(f"encode question  p50 {ms(statistics.median(enc)):7.2f} ms   p95 {ms(percentile(enc, 95)):7.2f} ms")
     print(f"ask()            p50 {ms(statistics.median(ask)):7.2f} ms   p95 {ms(percentile(ask, 95)):7.2f} ms")
-    print(f"ask / encode p50 ratio     {statistics.median(ask) / statistics.median(enc):6.2f}  (target <= 5)")
+    print(f"ask / encode p50 ratio     {statistics.median(ask) / statistics.median(enc):6.2f}  (target <= 10)")
     print(f"peak RSS                   {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:6.0f} MiB")
     return 0
 

@@ -164,7 +164,8 @@ def label_cutoffs(scored: list[tuple[float, bool]], targets: dict[str, float] = 
     return {name: round(next((lo for lo, rate in fit if rate >= target), 1.0), 4) for name, target in targets.items()}
 
 
-def fit(data: list[Asked], max_windows: int | None = None) -> tuple[Calibration, dict]:
+def fit(data: list[Asked], max_windows: int | None = None,
+        fitted_on: str = "held-out training-pool articles") -> tuple[Calibration, dict]:
     windows, rank, rank_f1, by_windows = fit_windows(data, max_windows)
     data = [a.first(windows) for a in data]
     picks = [chosen(a, rank) for a in data]
@@ -187,7 +188,7 @@ def fit(data: list[Asked], max_windows: int | None = None) -> tuple[Calibration,
               "f1_answerable": round(float(np.where(said, f1, 0)[answerable].mean()), 4),
               "overall_f1": round(float(np.where(answerable, np.where(said, f1, 0), ~said).mean()), 4),
               "curve": [tuple(round(x, 4) for x in c) for c in curve[:: max(1, len(curve) // 25)]]}
-    return Calibration(rank, weights, round(threshold, 4), cutoffs, windows, "held-out training-pool articles"), report
+    return Calibration(rank, weights, round(threshold, 4), cutoffs, windows, fitted_on), report
 
 
 def held_out_data(pool: Path, articles: set[str], units: dict[str, list[str]]) -> dict:
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         args.readings.parent.mkdir(parents=True, exist_ok=True)
         args.readings.write_text(json.dumps({"sha256": meta.get("sha256"), "precision": precision,
                                              "asked": [(a.answers, a.readings) for a in data]}), encoding="utf-8")
-    cal, report = fit(data, args.max_windows or config.MAX_WINDOWS.get(precision))
+    cal, report = fit(data, args.max_windows or config.MAX_WINDOWS.get(precision),
+                      "held-out units of every training source" if units else "held-out training-pool articles")
     report["seconds"] = round(time.perf_counter() - t0)
     print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))
     if not args.dry_run:
