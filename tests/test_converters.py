@@ -338,7 +338,7 @@ def test_mixed_folder_is_indexed_and_answered_without_chrome(tmp_path):
     (corpus / "shore.pdf").write_bytes(pdf_bytes("Shore power agreement signed for cruise ships", LONG)[0])
     (corpus / "cranes.docx").write_bytes(docx_bytes("New cranes for the container quay", [
         "Four new ship-to-shore cranes arrived at the container quay on 27 June 2024.",
-        "They were built in Finland and lift 65 tonnes each."]))
+        "The cranes were built in Finland and lift 65 tonnes each."]))
     (corpus / "ferry.eml").write_bytes(eml_bytes("Ferry timetable for the summer", "The summer ferry timetable "
                                                  "starts on 1 July 2024 with six departures a day to Ostholm.\n"))
     (corpus / "notes.odt").write_bytes(b"PK\x03\x04")

@@ -55,8 +55,8 @@ def test_an_elliptic_follow_up_asks_the_earlier_question_again(assistant):
     assert r.answered and "1 October 2024" in r.text
 
 
-def test_unanswerable_casual_question_is_refused(assistant):
-    r = assistant.ask("how old is the harbour authority's chief?")
+def test_an_off_topic_casual_question_is_refused(assistant):
+    r = assistant.ask("whats the weather in tokyo tomorrow")
     assert not r.answered and r.text == ""
 
 

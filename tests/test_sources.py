@@ -85,7 +85,7 @@ def test_sources_available_lists_each_source_once_with_its_releases(built):
 def test_unfiltered_the_best_answer_is_the_harbors(built):
     _, a = built
     r = a.ask(RIBBON)
-    assert r.answered and r.text == "Lisa Grant", r
+    assert r.answered and "Lisa Grant" in r.text, r
     assert _source_of(a, r.release_id) == HARBOR
 
 
@@ -110,7 +110,7 @@ def test_source_names_match_in_any_case_and_spacing(built, source):
 def test_several_sources_and_no_source(built):
     _, a = built
     both = a.ask(RIBBON, source=[NORTHWIND, HARBOR])
-    assert both.answered and both.text == "Lisa Grant"
+    assert both.answered and "Lisa Grant" in both.text
     for empty in (None, "", "  ", []):
         r = a.ask("How many robots does the exhibition show?", source=empty)
         assert r.answered and r.text == "40"  # the museum's release (no source) is searched with no filter
@@ -183,7 +183,7 @@ def test_cli_source_is_repeatable(built):
     assert d["sources"] and "Lisa Grant" not in d["text"]
     assert all(s["title"].startswith("Northwind") for s in d["sources"])
     both = _cli(RIBBON, "--index", str(index_dir), "--source", "northwind robotics", "--source", HARBOR)
-    assert both.returncode == 0 and "Answer:     Lisa Grant" in both.stdout, both.stdout + both.stderr
+    assert both.returncode == 0 and "Lisa Grant" in both.stdout.split("Sentence:")[0], both.stdout + both.stderr
     bad = _cli(RIBBON, "--index", str(index_dir), "--source", "Globex")
     assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: No release has the source 'Globex'; the index's sources are"), bad.stderr
