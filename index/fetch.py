@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 import urllib.error
@@ -372,6 +373,11 @@ def run(feed_url: str, corpus_dir: str | Path | None = None, every: float | None
         print(f"error: The feed address {feed_url} cannot be fetched: {why}.", file=sys.stderr)
         return 2
     status = 0
+    if every is not None:
+        # a shell starts background jobs with SIGINT ignored, which Python keeps: `fetch --every ... &` must
+        # still stop cleanly on SIGINT (and on SIGTERM, as a service manager sends)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             try:
