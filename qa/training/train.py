@@ -282,8 +282,10 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
         trainer = Trainer(model=model, args=args, train_dataset=feats, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer))
     steps = args.max_steps if args.max_steps > 0 else math.ceil(len(feats) / settings.batch_size * settings.epochs)
+    windows_per_item = n_windows / max(len(feats), 1)  # 1 for windows, the group size for groups
+    eta_minutes = steps * settings.batch_size * windows_per_item / WINDOWS_PER_SECOND / 60
     print(f"{steps} steps of {settings.batch_size} ({'groups' if settings.data == 'groups' else 'windows'}); at about "
-          f"{WINDOWS_PER_SECOND} windows/s on this CPU: ETA {steps * n_windows / max(len(feats), 1) * settings.batch_size / WINDOWS_PER_SECOND / 60:.0f} min",
+          f"{WINDOWS_PER_SECOND} windows/s on this CPU: ETA {eta_minutes:.0f} min",
           file=sys.stderr)
     resume = any(work_dir.glob("checkpoint-*")) if work_dir.exists() else False
     t0 = time.time()
@@ -425,7 +427,7 @@ def _group_trainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = {k: inputs.pop(k) for k in ("valid", "answer_window", "answer_start", "answer_end")}
             out = model(**inputs)
-            loss = shared_loss(out.start_logits, out.end_logits, {**labels, "valid": labels["valid"]})
+            loss = shared_loss(out.start_logits, out.end_logits, labels)
             return (loss, out) if return_outputs else loss
 
     return GroupTrainer
