@@ -22,11 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the PDF writer the converter tests use
 
+from documents import press_pdf  # noqa: E402
 from index.releases import Release, read_corpus  # noqa: E402
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-FONT_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
 
 def page(r: Release) -> str:
@@ -48,51 +49,7 @@ Accelerator</a></li><li><a href="/b">Allies meet in Brussels</a></li></ul></asid
 
 
 def pdf(r: Release) -> bytes:
-    from fpdf import FPDF
-
-    class Doc(FPDF):
-        def header(self):
-            self.set_font("body", size=8)
-            self.cell(0, 6, "NATO Press Release", align="R")
-            self.ln(10)
-
-        def footer(self):
-            self.set_y(-15)
-            self.set_font("body", size=8)
-            self.cell(0, 10, f"Page {self.page_no()} of {{nb}}", align="C")
-
-    doc = Doc()
-    doc.add_font("body", "", str(FONT))
-    doc.add_font("body", "B", str(FONT_BOLD))
-    doc.set_title("Microsoft Word - press-release.docx")
-    doc.alias_nb_pages()
-    doc.add_page()
-    doc.set_font("body", "B", 15)
-    doc.multi_cell(0, 8, r.title)
-    doc.ln(4)
-    doc.set_font("body", size=11)
-    width = doc.epw
-    for para in [p for p in r.text.split("\n") if p.strip()]:
-        cur, lines = "", []
-        for w in para.split():
-            t = f"{cur} {w}".strip()
-            if doc.get_string_width(t) <= width:
-                cur = t
-                continue
-            for k in range(len(w) - 3, 3, -1):
-                if w[:k].isalpha() and w[k:].isalpha() and doc.get_string_width(f"{cur} {w[:k]}-") <= width:
-                    lines.append(f"{cur} {w[:k]}-")
-                    cur = w[k:]
-                    break
-            else:
-                lines.append(cur)
-                cur = w
-        lines.append(cur)
-        for line in lines:
-            doc.cell(0, 6, line)
-            doc.ln(6)
-        doc.ln(4)
-    return bytes(doc.output())
+    return press_pdf(r.title, [p for p in r.text.split("\n") if p.strip()], header="NATO Press Release", font=FONT)[0]
 
 
 def timed(fn):

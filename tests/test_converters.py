@@ -18,6 +18,8 @@ from index.errors import CorpusError
 from index.ingest import add_files
 from index.releases import read_corpus
 
+from documents import press_pdf
+
 #: Site chrome: none of it may end up in a release's text, a chunk or a source passage.
 CHROME = ["We use cookies", "Accept all cookies", "Share on Facebook", "Share by e-mail", "Related news",
           "Defence Innovation Accelerator", "Terms of use", "Contact the press office", "Follow us"]
@@ -54,68 +56,11 @@ your preferences.</div>
 </body></html>"""
 
 
-def pdf_bytes(title: str, paragraphs: list[str], pages: int = 2, title_meta: str = "Microsoft Word - pr2024_078.docx",
-              encrypt: str | None = None) -> tuple[bytes, list[str]]:
-    """A PDF with a running header, a 'Page n of N' footer and hyphenated line breaks; returns the bytes
-    and the hyphenated words."""
-    from fpdf import FPDF
-
-    class Doc(FPDF):
-        def header(self):
-            self.set_font("Helvetica", size=8)
-            self.cell(0, 6, "Port of Nordby - Press release 2024/17", align="R")
-            self.ln(10)
-
-        def footer(self):
-            self.set_y(-15)
-            self.set_font("Helvetica", size=8)
-            self.cell(0, 10, f"Page {self.page_no()} of {{nb}}", align="C")
-
-    doc = Doc()
-    doc.set_title(title_meta)
-    doc.alias_nb_pages()
-    doc.add_page()
-    doc.set_font("Helvetica", "B", 16)
-    doc.multi_cell(0, 8, title)
-    doc.ln(4)
-    doc.set_font("Helvetica", size=11)
-    hyphenated = []
-    per_page = -(-len(paragraphs) // pages)
-    for n, para in enumerate(paragraphs):
-        if n and n % per_page == 0:
-            doc.add_page()
-        lines, cur = [], ""
-        for w in para.split():
-            t = f"{cur} {w}".strip()
-            if doc.get_string_width(t) <= 110:
-                cur = t
-                continue
-            for k in range(len(w) - 3, 3, -1):  # hyphenate a long word at the line's end, as a typesetter does
-                if w[:k].isalpha() and w[k:].isalpha() and doc.get_string_width(f"{cur} {w[:k]}-") <= 110:
-                    lines.append(f"{cur} {w[:k]}-")
-                    hyphenated.append(w)
-                    cur = w[k:]
-                    break
-            else:
-                lines.append(cur)
-                cur = w
-        lines.append(cur)
-        for line in lines:
-            doc.cell(0, 6, line)
-            doc.ln(6)
-        doc.ln(4)
-    data = bytes(doc.output())
-    if encrypt:
-        import pypdf
-
-        reader, writer = pypdf.PdfReader(io.BytesIO(data)), pypdf.PdfWriter()
-        for p in reader.pages:
-            writer.add_page(p)
-        writer.encrypt(user_password=encrypt, algorithm="RC4-128")
-        out = io.BytesIO()
-        writer.write(out)
-        data = out.getvalue()
-    return data, hyphenated
+def pdf_bytes(title: str, paragraphs: list[str], pages: int = 2, encrypt: str | None = None) -> tuple[bytes, list[str]]:
+    """A PDF with a running header, a 'Page n of N' footer, hyphenated line breaks and a word processor's
+    file name as its title; returns the bytes and the hyphenated words."""
+    return press_pdf(title, paragraphs, header="Port of Nordby - Press release 2024/17", pages=pages, line_width=110,
+                     title_meta="Microsoft Word - pr2024_078.docx", encrypt=encrypt)
 
 
 LONG = [

@@ -282,9 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.file.name}: {len(items)} questions ({m['answerable']} answerable, {m['unanswerable']} not)")
         for k, v in m.items():
             print(f"  {k:32s} {v}")
-    for r in [r for r in rows if r.item.answers and best_over(f1_score, r.text, r.item.answers) < 0.5][:args.errors]:
-        print(f"\nQ: {r.item.question}\n  gold: {r.item.answers[:2]}  said: {r.text!r} ({r.score:.2f})"
-              f"\n  release: {r.top_title!r} gold {r.item.releases[:1]}\n  evidence: {r.evidence[:200]!r}")
+    said = lambda r: r.score >= assistant.threshold and bool(r.text)  # noqa: E731
+    wrong = [r for r in rows if (best_over(f1_score, r.text, r.item.answers) < 0.5 if r.item.answers else said(r))]
+    for r in wrong[:args.errors]:
+        how = "answered" if said(r) else "refused"
+        print(f"\nQ: {r.item.question}\n  gold: {r.item.answers[:2] or 'not in the corpus'}  best span: {r.text!r} "
+              f"({r.score:.2f}, {how})\n  release: {r.top_title!r} gold {r.item.releases[:1]}"
+              f"\n  evidence: {r.evidence[:200]!r}")
     return 0
 
 
