@@ -176,6 +176,47 @@ def test_a_tiny_group_training_run_on_every_source_loads_and_shares_one_null(tmp
     assert spans[0].null == pytest.approx(joint_null([s.cls_start for s in spans], [s.cls_end for s in spans]))
 
 
+@pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
+def test_a_later_round_samples_other_questions_but_holds_out_the_same_units(tmp_path):
+    """--seed picks the questions a round trains on, --holdout-seed the units kept for calibration: a round that
+    continues from another with a new seed sees other questions, never the units its predecessor held out,
+    and a run that would hold out other units than the reader it continues from is refused in one sentence."""
+    from qa.training.train import TrainSettings, group_material
+
+    pool = _tiny_sources(tmp_path / "data", per_source=40)
+    base = dict(data="groups", mix="pool=6,qed=6", holdout="pool=1,qed=4", limit=0)
+    first, held = group_material(TrainSettings(**base, seed=13), pool.parent)
+    later, held_later = group_material(TrainSettings(**base, seed=14), pool.parent)
+    units = lambda exs: sorted({(e.source, e.unit) for e in exs})  # noqa: E731
+    assert units(held) == units(held_later) and held
+    held = units(held)
+    assert {g.question for g in first} != {g.question for g in later}
+    assert not {g.question for g in later} & {e.question for e in held_later}
+    _, held_other = group_material(TrainSettings(**base, seed=13, holdout_seed=99), pool.parent)
+    assert units(held_other) != held
+
+    # a reader that held out other units of this same data: continuing from it with --holdout-seed 99 is refused
+    from index.store import file_sha256
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for f in config.READER_DIR.iterdir():
+        (earlier / f.name).symlink_to(f)
+    meta = json.loads((config.READER_DIR / config.READER_META).read_text())
+    (earlier / config.READER_META).unlink()
+    (earlier / config.READER_META).write_text(json.dumps(
+        {**meta, "pool_sha256": file_sha256(pool), "held_out_units": {s: sorted(u for n, u in held if n == s)
+                                                                      for s in ("pool", "qed")}}))
+    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--data", "groups", "--pool", str(pool),
+                          "--mix", base["mix"], "--holdout", base["holdout"], "--holdout-seed", "99",
+                          "--init", str(earlier), "--out", str(tmp_path / "reader"),
+                          "--work", str(tmp_path / "work"), "--max-steps", "1", "--device", "cpu"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
+                         timeout=600)
+    assert run.returncode != 0 and "held out other units" in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "reader").exists()
+
+
 def test_shared_loss_is_one_softmax_over_all_windows_of_a_question():
     """The loss of a group is the negative log-likelihood under one softmax over every window's valid positions:
     raising a distractor's logit raises the loss of the group that has its answer elsewhere."""

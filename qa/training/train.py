@@ -63,6 +63,9 @@ class TrainSettings:
     stride: int = config.READER_STRIDE
     holdout_articles: int = config.HOLDOUT_ARTICLES
     seed: int = 13
+    #: which units are held out (kept apart from `seed`, so that a later round samples other questions while
+    #: holding out, and calibrating on, the same units as the round it continues from)
+    holdout_seed: int = 13
     #: how the pool is read: "paragraphs" (whole SQuAD paragraphs, as the first rounds), or "windows"
     #: (what the product reads: a sentence with its neighbours, one holding the answer and one not, per
     #: question) mixed with `paragraph_share` of the paragraphs
@@ -261,6 +264,14 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
         model.load_state_dict({k: v.float() for k, v in load_file(str(Path(init) / config.READER_WEIGHTS)).items()},
                               strict=False)
         prev = json.loads((Path(init) / config.READER_META).read_text(encoding="utf-8"))
+        # on the same data, a round must hold out what the round it continues from held out: training on those
+        # units would leave nothing unseen to calibrate on
+        same_data = prev.get("pool_sha256") == file_sha256(pool)
+        as_sets = lambda units: {k: set(v) for k, v in units.items()}  # noqa: E731
+        earlier_held = as_sets(prev.get("held_out_units") or held_units)
+        if settings.data == "groups" and same_data and earlier_held != as_sets(held_units):
+            raise SystemExit(f"error: {init} held out other units than this run would; keep --holdout and "
+                             "--holdout-seed as that round had them.")
         history = prev.get("history", []) + [{k: prev.get(k) for k in ("settings", "train_seconds_this_run",
                                                                         "final_loss", "device", "sha256")}]
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)  # shared with the embedding model
@@ -307,7 +318,7 @@ def group_material(settings: TrainSettings, data_dir: Path | None = None):
     mix, holdout = parse_counts(settings.mix), parse_counts(settings.holdout)
     out, held = [], []
     for name in sorted(set(mix) | set(holdout)):
-        train_ex, held_ex = split(load_examples(name, data_dir), holdout.get(name, 0), settings.seed)
+        train_ex, held_ex = split(load_examples(name, data_dir), holdout.get(name, 0), settings.holdout_seed)
         held += held_ex
         n = mix.get(name, 0)
         if settings.limit:
@@ -451,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=float, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.learning_rate)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="the order, the questions sampled and the groups")
+    p.add_argument("--holdout-seed", type=int, default=d.holdout_seed, help="which units are held out")
     p.add_argument("--max-steps", type=int, default=d.max_steps)
     p.add_argument("--limit", type=int, default=d.limit, help="train on only N questions (smoke runs)")
     p.add_argument("--data", choices=("paragraphs", "windows", "groups"), default=d.data,
@@ -460,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mix", default=d.mix, help="with --data groups: questions per source, as source=count,...")
     p.add_argument("--holdout", default=d.holdout, help="with --data groups: units held out per source")
     p.add_argument("--group-size", type=int, default=d.group_size, help="with --data groups: windows per question")
+    p.add_argument("--negative-share", type=float, default=d.negative_share,
+                   help="with --data groups: share of answerable questions grouped without their answer window")
     p.add_argument("--paragraph-share", type=float, default=d.paragraph_share)
     p.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
                    help="with --data windows: no-answer windows per question from the article's other paragraphs")
@@ -475,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
                              max_steps=args.max_steps, limit=args.limit, data=args.data,
                              paragraph_share=args.paragraph_share, warmup_ratio=args.warmup,
                              hard_negatives=args.hard_negatives, mix=args.mix, holdout=args.holdout,
-                             group_size=args.group_size)
+                             group_size=args.group_size, holdout_seed=args.holdout_seed,
+                             negative_share=args.negative_share)
     out = train(settings, args.pool, args.out, args.work, args.device, args.init)
     print(f"reader written to {out}")
     return 0
