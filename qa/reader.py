@@ -96,6 +96,22 @@ def write_meta(model_dir: Path, meta: dict) -> None:
     (model_dir / "README.md").write_text(model_card(meta), encoding="utf-8")
 
 
+def _data_lines(meta: dict) -> list[str]:
+    """What the last round trained on and what it held out, for the model card."""
+    s, units = meta.get("settings", {}), meta.get("held_out_units") or {}
+    size = f"{meta.get('train_windows', '?')} windows of at most {s.get('max_length')} word pieces"
+    if s.get("data") == "groups":
+        return [f"- the pool (`squad_train_pool.json`, sha256 `{meta.get('pool_sha256', '')}`) and "
+                f"`../shared/data/extra/`, as source=questions: {s.get('mix')}; {meta.get('train_questions', '?')} "
+                f"questions in groups of {s.get('group_size')} windows, {size}.",
+                "- held out for calibration (whole units, never trained on), per source: "
+                + ", ".join(f"{k} {len(v)}" for k, v in units.items())
+                + f" (the pool's articles: {', '.join(meta.get('held_out_articles', []))})."]
+    return [f"- `squad_train_pool.json` (sha256 `{meta.get('pool_sha256', '')}`): {meta.get('train_questions', '?')} "
+            f"questions, {size} (stride {s.get('stride')}).",
+            f"- held out for calibration (whole articles, never trained on): {', '.join(meta.get('held_out_articles', []))}."]
+
+
 def model_card(meta: dict) -> str:
     s, cal = meta.get("settings", {}), meta.get("calibration", {})
     lines = [
@@ -110,18 +126,16 @@ def model_card(meta: dict) -> str:
         f"sha256 `{meta.get('sha256', '')}`, checked at load.",
         "- `config.json`: the BERT configuration; `reader.json`: settings, data hash, calibration, figures.", "",
         "## Data", "",
-        f"- `squad_train_pool.json` (sha256 `{meta.get('pool_sha256', '')}`): {meta.get('train_questions', '?')} "
-        f"questions, {meta.get('train_windows', '?')} windows of at most {s.get('max_length')} word pieces "
-        f"(stride {s.get('stride')}).",
-        f"- held out for calibration (whole articles, never trained on): {', '.join(meta.get('held_out_articles', []))}.",
-        "- never used: `squad2_dev_subset.json`, `nato_dev.jsonl` (they are only for measuring).", "",
+        *_data_lines(meta),
+        "- never used: `squad2_dev_subset.json`, `nato_dev.jsonl`, `nato_natural_dev.jsonl` (they are only for "
+        "measuring).", "",
         "## Settings", "",
         *[f"- {k}: {v}" for k, v in s.items()],
         f"- device: {meta.get('device', '?')}; final training loss: {meta.get('final_loss')}",
         *[f"- continued from an earlier round: {h.get('settings')}, final loss {h.get('final_loss')}, "
           f"{h.get('train_seconds_this_run')} s on {h.get('device')}" for h in meta.get("history", [])],
         *[f"- note: {n}" for n in meta.get("notes", [])], "",
-        "## Calibration (held-out pool articles)", "",
+        f"## Calibration ({cal.get('fitted_on', 'held-out training-pool articles')})", "",
     ]
     if cal:
         lines += [f"- {k}: {v}" for k, v in cal.items() if k != "held_out"]
