@@ -25,7 +25,7 @@ from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
 from .question import analyse
 from .reader import Reader, check_reader, precision_of
-from .retrieve import DateRange, Retriever, SourceFilter
+from .retrieve import DateRange, Retriever, SourceFilter, join_names
 from .windows import evidence_bounds, make_windows, read
 
 MAX_QUESTION_CHARS = 1000
@@ -109,10 +109,6 @@ def _source_names(source) -> list[str]:
     return [n for n in items if n.strip()]
 
 
-def _and_list(names: list[str], joiner: str = "and") -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {joiner} " + names[-1]
-
-
 def check_sources(retriever: Retriever, source) -> SourceFilter | None:
     """The sources to search (`source`: a name or a list of names, matched case-insensitively), None when
     none is given; a name the index does not have is refused, naming the sources it has."""
@@ -127,9 +123,9 @@ def check_sources(retriever: Retriever, source) -> SourceFilter | None:
         known = "no release in the index names its source"
     else:
         shown = have[:MAX_SOURCES_NAMED] + ([f"{len(have) - MAX_SOURCES_NAMED} more"] if len(have) > MAX_SOURCES_NAMED else [])
-        known = f"the index's {'source is' if len(have) == 1 else 'sources are'} {_and_list(shown)}"
+        known = f"the index's {'source is' if len(have) == 1 else 'sources are'} {join_names(shown)}"
     what = "the source" if len(unknown) == 1 else "any of the sources"
-    raise InvalidQuestion(f"No release has {what} {_and_list([repr(n) for n in unknown], 'or')}; {known}.")
+    raise InvalidQuestion(f"No release has {what} {join_names([repr(n) for n in unknown], 'or')}; {known}.")
 
 
 def check_filters_hold_releases(retriever: Retriever, window: DateRange | None, sources: SourceFilter | None) -> None:

@@ -52,6 +52,11 @@ class DateRange:
         return f"from {self.since} on" if self.since else f"up to {self.until}"
 
 
+def join_names(names: list[str], last: str = "and") -> str:
+    """'A', 'A and B', 'A, B and C' (`last` joins the last two: "and", "or")."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} " + names[-1]
+
+
 def fold_source(name) -> str:
     """A source name as sources are compared: case-folded, each run of whitespace one space."""
     return " ".join(str(name).split()).casefold()
@@ -67,8 +72,7 @@ class SourceFilter:
 
     def describe(self) -> str:
         """'from NATO' or 'from NATO or Northwind Robotics'."""
-        names = list(self.names or sorted(self.keys))
-        return "from " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1])
+        return "from " + join_names(list(self.names or sorted(self.keys)), "or")
 
 
 @dataclass(frozen=True)

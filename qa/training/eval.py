@@ -145,6 +145,11 @@ class Row:
     label: str = ""  # the word the answer was shown with (confident / likely / unsure)
 
 
+def said(row: Row, threshold: float) -> bool:
+    """Whether the row's span is given as the answer at `threshold` (else the question is refused)."""
+    return row.score >= threshold and bool(row.text)
+
+
 def run(assistant, items: list[Item]) -> list[Row]:
     rows = []
     for it in items:
@@ -159,11 +164,10 @@ def metrics(rows: list[Row], threshold: float) -> dict:
     ans = [r for r in rows if r.item.answers]
     un = [r for r in rows if not r.item.answers]
     hist = [r for r in ans if r.item.history]
-    said = lambda r: r.score >= threshold and bool(r.text)  # noqa: E731
     norm_in = lambda golds, ev: any(normalize_answer(g) and normalize_answer(g) in normalize_answer(ev) for g in golds)  # noqa: E731
-    f1 = [best_over(f1_score, r.text if said(r) else "", r.item.answers) for r in ans]
-    em = [best_over(exact, r.text if said(r) else "", r.item.answers) for r in ans]
-    f1_said = [best_over(f1_score, r.text, r.item.answers) for r in ans if said(r)]
+    f1 = [best_over(f1_score, r.text if said(r, threshold) else "", r.item.answers) for r in ans]
+    em = [best_over(exact, r.text if said(r, threshold) else "", r.item.answers) for r in ans]
+    f1_said = [best_over(f1_score, r.text, r.item.answers) for r in ans if said(r, threshold)]
     m = {
         "questions": len(rows),
         "answerable": len(ans),
@@ -174,11 +178,11 @@ def metrics(rows: list[Row], threshold: float) -> dict:
         "f1": np.mean(f1) if f1 else 0.0,
         "f1_when_answered": np.mean(f1_said) if f1_said else 0.0,
         "f1_all_spans": np.mean([best_over(f1_score, r.text, r.item.answers) for r in ans]) if ans else 0.0,
-        "answered_rate": np.mean([said(r) for r in ans]) if ans else 0.0,
-        "abstention_rate": np.mean([not said(r) for r in un]) if un else 0.0,
-        "abstained_unanswerable": int(sum(not said(r) for r in un)),
+        "answered_rate": np.mean([said(r, threshold) for r in ans]) if ans else 0.0,
+        "abstention_rate": np.mean([not said(r, threshold) for r in un]) if un else 0.0,
+        "abstained_unanswerable": int(sum(not said(r, threshold) for r in un)),
         "followups": len(hist),
-        "followups_right": int(sum(said(r) and best_over(f1_score, r.text, r.item.answers) >= 0.5
+        "followups_right": int(sum(said(r, threshold) and is_right(r)
                                    and (not r.item.releases or r.top_title in r.item.releases) for r in hist)),
     }
     return {k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else v) for k, v in m.items()}
@@ -202,7 +206,7 @@ def label_report(rows: list[Row], threshold: float) -> dict[str, dict]:
     with, surest first, and what share of each was right (F1 >= 0.5): a check of the cut-offs in use."""
     groups: dict[str, list[Row]] = collections.defaultdict(list)
     for r in rows:
-        if r.text and r.score >= threshold:
+        if said(r, threshold):
             groups[r.label].append(r)
     out = {}
     for name, group in sorted(groups.items(), key=lambda kv: -min(r.score for r in kv[1])):
@@ -282,10 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.file.name}: {len(items)} questions ({m['answerable']} answerable, {m['unanswerable']} not)")
         for k, v in m.items():
             print(f"  {k:32s} {v}")
-    said = lambda r: r.score >= assistant.threshold and bool(r.text)  # noqa: E731
-    wrong = [r for r in rows if (best_over(f1_score, r.text, r.item.answers) < 0.5 if r.item.answers else said(r))]
+    wrong = [r for r in rows if (not is_right(r) if r.item.answers else said(r, assistant.threshold))]
     for r in wrong[:args.errors]:
-        how = "answered" if said(r) else "refused"
+        how = "answered" if said(r, assistant.threshold) else "refused"
         print(f"\nQ: {r.item.question}\n  gold: {r.item.answers[:2] or 'not in the corpus'}  best span: {r.text!r} "
               f"({r.score:.2f}, {how})\n  release: {r.top_title!r} gold {r.item.releases[:1]}"
               f"\n  evidence: {r.evidence[:200]!r}")
