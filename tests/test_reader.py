@@ -323,6 +323,25 @@ def test_calibration_fit_learns_from_held_out_readings():
     assert cal.windows == 2 and 0 < cal.threshold < 1
 
 
+def test_calibration_reports_how_well_its_score_tells_answerable_questions_apart():
+    """The separation is the share of (answerable, unanswerable) pairs the score orders right, ties half; the
+    refusals at an answered share are those of the threshold that answers that share."""
+    import numpy as np
+
+    from qa.training.calibrate import refused_at
+    from qa.training.eval import separation
+
+    answerable = np.array([True, True, True, True, False, False])
+    assert separation([0.9, 0.8, 0.7, 0.6, 0.2, 0.1], answerable) == 1.0
+    assert separation([0.1, 0.2, 0.3, 0.4, 0.8, 0.9], answerable) == 0.0
+    assert separation([0.5] * 6, answerable) == 0.5
+    assert separation([0.9, 0.3, 0.7, 0.1, 0.5, 0.2], answerable) == 0.625  # 5 of 8 pairs
+    assert separation([0.9, 0.8], np.array([True, True])) is None
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.65, 0.1])
+    assert refused_at(scores, answerable, 0.75) == 1.0  # answering 0.9, 0.8 and 0.7 refuses 0.65 too
+    assert refused_at(scores, answerable, 1.0) == 0.5  # answering all four (down to 0.6) refuses only 0.1
+
+
 def test_calibration_can_cap_the_windows_read_and_a_reader_runs_at_its_calibrated_precision(monkeypatch):
     """A right answer only in the third window: all windows would be read, unless capped (the speed budget).
     The reader's precision comes from its calibration unless $QA_READER_PRECISION says otherwise."""

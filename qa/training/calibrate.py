@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import config
 from ..calibration import Calibration
+from .eval import best_over, f1_score, separation, squad_index, squad_items
 
 #: the operating point answers at least this share of answerable held-out questions: a press
 #: office's users ask mostly answerable questions, and a refusal of one costs as much as a wrong answer
@@ -80,8 +81,6 @@ def ask_all(assistant, items) -> list[Asked]:
 
 
 def _f1(text: str, answers: list[str]) -> float:
-    from .eval import best_over, f1_score
-
     return best_over(f1_score, text, answers)
 
 
@@ -137,6 +136,14 @@ def operating_point(p: np.ndarray, f1: np.ndarray, answerable: np.ndarray) -> tu
     return max(ok, key=lambda c: c[3])[0], curve
 
 
+def refused_at(p: np.ndarray, answerable: np.ndarray, answered: float) -> float | None:
+    """The share of unanswerable questions refused by the threshold that answers `answered` of the answerable."""
+    if not answerable.any() or answerable.all():
+        return None
+    t = np.quantile(p[answerable], 1 - answered)
+    return round(float((p[~answerable] < t).mean()), 4)
+
+
 def right_rate_by_score(scored: list[tuple[float, bool]], bin_size: int = LABEL_MIN_ANSWERS) -> list[tuple[float, float]]:
     """(lowest score, share of answers right from it) in ascending steps: answers sorted by score are
     binned `bin_size` at a time, then fitted isotonically (pool adjacent violators), so the share never
@@ -187,6 +194,9 @@ def fit(data: list[Asked], max_windows: int | None = None,
               "refused_unanswerable": round(float((~said[~answerable]).mean()), 4),
               "f1_answerable": round(float(np.where(said, f1, 0)[answerable].mean()), 4),
               "overall_f1": round(float(np.where(answerable, np.where(said, f1, 0), ~said).mean()), 4),
+              # what any threshold can reach: 0.5 would be a score that cannot tell the two kinds apart
+              "answerable_separation": separation(p, answerable),
+              "refused_unanswerable_at_85pct_answered": refused_at(p, answerable, 0.85),
               "curve": [tuple(round(x, 4) for x in c) for c in curve[:: max(1, len(curve) // 25)]]}
     return Calibration(rank, weights, round(threshold, 4), cutoffs, windows, fitted_on), report
 
@@ -217,7 +227,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ..assistant import Assistant
-    from .eval import squad_index, squad_items
     from ..reader import Reader, ReaderError, precision_of, read_meta, write_meta
 
     try:

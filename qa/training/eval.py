@@ -196,6 +196,17 @@ def threshold_for(rows: list[Row], answered_share: float) -> float:
     return scores[k] if 0 <= k < len(scores) else 0.0
 
 
+def separation(scores, positive) -> float | None:
+    """How often a positive's score is above a negative's (ties count half): the area under the ROC curve,
+    0.5 for a score that tells the two apart no better than chance; None without both kinds."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return None
+    above = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return round(float(above) / (len(pos) * len(neg)), 4)
+
+
 def is_right(row: Row) -> bool:
     """The span of an answerable question matches a gold answer (F1 >= 0.5), as the calibration counts it."""
     return bool(row.item.answers) and best_over(f1_score, row.text, row.item.answers) >= 0.5
@@ -217,7 +228,8 @@ def label_report(rows: list[Row], threshold: float) -> dict[str, dict]:
 
 #: the figures the model card keeps for each question file
 RECORDED = ("release_at_1", "evidence_hit", "em", "f1", "answered_rate", "abstention_rate", "abstained_unanswerable",
-            "followups_right", "abstention_at_90pct_answered", "seconds_per_question", "gold_paragraph_em", "gold_paragraph_f1",
+            "followups_right", "abstention_at_90pct_answered", "abstention_at_85pct_answered", "answerable_separation",
+            "seconds_per_question", "gold_paragraph_em", "gold_paragraph_f1",
             "gold_paragraph_null_beats_span")
 
 
@@ -270,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     secs = time.perf_counter() - t0
     m = metrics(rows, assistant.threshold)
     m["seconds_per_question"] = round(secs / len(items), 4)
-    at90 = threshold_for(rows, 0.90)
-    m90 = metrics(rows, at90)
-    m["abstention_at_90pct_answered"] = m90["abstention_rate"]
-    m["f1_at_90pct_answered"] = m90["f1"]
+    for share in (90, 85):
+        at = metrics(rows, threshold_for(rows, share / 100))
+        m[f"abstention_at_{share}pct_answered"] = at["abstention_rate"]
+        m[f"f1_at_{share}pct_answered"] = at["f1"]
+    # how well the score tells the questions the corpus answers from those it does not: what any threshold can reach
+    m["answerable_separation"] = separation([r.score for r in rows], [bool(r.item.answers) for r in rows])
     if args.gold_paragraph and args.file.suffix == ".json":
         m.update(gold_paragraph_scores(assistant.reader, json.loads(args.file.read_text(encoding="utf-8"))))
     if args.labels:
