@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import config
 from ..calibration import Calibration
-from .eval import best_over, f1_score, separation, squad_index, squad_items
+from .eval import answering_threshold, best_over, f1_score, separation, squad_index, squad_items
 
 #: the operating point answers at least this share of answerable held-out questions: a press
 #: office's users ask mostly answerable questions, and a refusal of one costs as much as a wrong answer
@@ -51,7 +51,7 @@ class Asked:
 
     def __post_init__(self) -> None:
         if self.f1 is None:
-            self.f1 = [_f1(text, self.answers) if self.answers else 0.0 for _, text in self.readings]
+            self.f1 = [best_over(f1_score, text, self.answers) if self.answers else 0.0 for _, text in self.readings]
 
     def first(self, n: int) -> "Asked":
         """The question as if only its first `n` windows had been read (a shared reader's no-answer score is
@@ -78,10 +78,6 @@ def ask_all(assistant, items) -> list[Asked]:
         _, trace = assistant.ask_traced(it.question)
         out.append(Asked(it.answers, trace.get("readings", [])))
     return out
-
-
-def _f1(text: str, answers: list[str]) -> float:
-    return best_over(f1_score, text, answers)
 
 
 def chosen(asked: Asked, rank: dict[str, float]) -> int | None:
@@ -140,8 +136,7 @@ def refused_at(p: np.ndarray, answerable: np.ndarray, answered: float) -> float 
     """The share of unanswerable questions refused by the threshold that answers `answered` of the answerable."""
     if not answerable.any() or answerable.all():
         return None
-    t = np.quantile(p[answerable], 1 - answered)
-    return round(float((p[~answerable] < t).mean()), 4)
+    return round(float((p[~answerable] < answering_threshold(p[answerable], answered)).mean()), 4)
 
 
 def right_rate_by_score(scored: list[tuple[float, bool]], bin_size: int = LABEL_MIN_ANSWERS) -> list[tuple[float, float]]:

@@ -192,12 +192,18 @@ def metrics(rows: list[Row], threshold: float) -> dict:
     return {k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else v) for k, v in m.items()}
 
 
+def answering_threshold(scores, answered_share: float, answerable: int | None = None) -> float:
+    """The highest threshold that still answers `answered_share` of `answerable` questions (default: as many
+    as `scores`, the scores of those that have a span)."""
+    scores = sorted(scores, reverse=True)
+    k = int(np.ceil(answered_share * (len(scores) if answerable is None else answerable))) - 1
+    return float(scores[k]) if 0 <= k < len(scores) else 0.0
+
+
 def threshold_for(rows: list[Row], answered_share: float) -> float:
     """The highest threshold that still answers `answered_share` of the answerable questions."""
-    scores = sorted((r.score for r in rows if r.item.answers and r.text), reverse=True)
-    n = len([r for r in rows if r.item.answers])
-    k = int(np.ceil(answered_share * n)) - 1
-    return scores[k] if 0 <= k < len(scores) else 0.0
+    return answering_threshold([r.score for r in rows if r.item.answers and r.text], answered_share,
+                               sum(1 for r in rows if r.item.answers))
 
 
 def separation(scores, positive) -> float | None:
