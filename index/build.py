@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import config, pipeline, store
-from .chunker import Chunk
 from .errors import BuildLockedError, IndexStoreError
 from .pipeline import Processed, Processor
-from .releases import ReadReport, Release, read_corpus
+from .releases import ReadReport, read_corpus
+from .types import Chunk, Release
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 #: The progress stage reported while another build holds the lock.

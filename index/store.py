@@ -42,11 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .annotate import Annotation
-from .chunker import Chunk
 from .errors import IndexStoreError
 from .pipeline import chunk_document
-from .releases import Release
+from .types import Annotation, Chunk, Release
 
 CURRENT = "current"
 MANIFEST = "manifest.json"

@@ -18,14 +18,14 @@ import numpy as np
 
 from index import config, store
 from index.errors import IndexStoreError
-from index.releases import Release
+from index.types import DateRange, Release, SourceFilter, join_names
 
 from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
 from .question import analyse
 from .reader import Reader, check_reader, precision_of
-from .retrieve import DateRange, Retriever, SourceFilter, join_names
+from .retrieve import Retriever
 from .windows import evidence_bounds, make_windows, read
 
 MAX_QUESTION_CHARS = 1000
@@ -86,13 +86,13 @@ def check_date_range(since=None, until=None) -> DateRange | None:
     return DateRange(lo, hi)
 
 
-def check_range_holds_releases(retriever: Retriever, window: DateRange | None) -> None:
+def check_range_holds_releases(retriever: Retriever, dates: DateRange | None) -> None:
     """Refuse a range no release is dated in, saying which dates the releases have."""
-    if window is None or retriever.holds_releases_in(window):
+    if dates is None or retriever.holds_releases_in(dates):
         return
     span = retriever.dated_span()
     have = f"the releases are dated {span[0]} to {span[1]}" if span else "no release in the index has a date"
-    raise InvalidQuestion(f"No release is dated {window.describe()}; {have}.")
+    raise InvalidQuestion(f"No release is dated {dates.describe()}; {have}.")
 
 
 #: at most this many of the index's sources are named when a source is not one of them
@@ -128,14 +128,14 @@ def check_sources(retriever: Retriever, source) -> SourceFilter | None:
     raise InvalidQuestion(f"No release has {what} {join_names([repr(n) for n in unknown], 'or')}; {known}.")
 
 
-def check_filters_hold_releases(retriever: Retriever, window: DateRange | None, sources: SourceFilter | None) -> None:
+def check_filters_hold_releases(retriever: Retriever, dates: DateRange | None, sources: SourceFilter | None) -> None:
     """Refuse a source and date range that no release has together, saying when those sources' releases are dated."""
-    if window is None or sources is None or retriever.allowed_rows(window, sources).any():
+    if dates is None or sources is None or retriever.allowed_rows(dates, sources).any():
         return
     span = retriever.dated_span_of(retriever.rows_from(sources))
     their = "its" if len(sources.keys) == 1 else "their"
     have = f"{their} releases are dated {span[0]} to {span[1]}" if span else f"none of {their} releases has a date"
-    raise InvalidQuestion(f"No release {sources.describe()} is dated {window.describe()}; {have}.")
+    raise InvalidQuestion(f"No release {sources.describe()} is dated {dates.describe()}; {have}.")
 
 
 class Assistant:
@@ -201,16 +201,16 @@ class Assistant:
         from index.embedder import encode_query
 
         text = check_question(question)
-        window = check_date_range(since, until)
+        dates = check_date_range(since, until)
         gen = self._current()
-        check_range_holds_releases(gen.retriever, window)
+        check_range_holds_releases(gen.retriever, dates)
         sources = check_sources(gen.retriever, source)
-        check_filters_hold_releases(gen.retriever, window, sources)
+        check_filters_hold_releases(gen.retriever, dates, sources)
         hist = normalise_history(history)
         q, query_text, read_text = with_context(analyse(text), hist)
         qvec = encode_query(query_text)
         boost = self._history_boost(gen.data, hist)
-        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, window=window, sources=sources)
+        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, dates=dates, sources=sources)
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 

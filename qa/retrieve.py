@@ -17,6 +17,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from index.store import IndexData, bm25_stemmer, day_number
+from index.types import DateRange, SourceFilter, fold_source
 
 from .question import STOPWORDS, Question, day_mentions, resolve_days, words
 
@@ -30,49 +31,6 @@ CONTEXT_WEIGHT = 0.3
 #: added to a candidate sentence's score when the question names a day ("on 26 June") and the
 #: sentence's release is dated that day, or the sentence itself carries that day
 DAY_BOOST = {"release": 0.15, "sentence": 0.1}
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Releases dated from `since` to `until`: ISO days, both inclusive; None leaves that end open."""
-
-    since: str | None = None
-    until: str | None = None
-
-    def admits(self, day: str | None) -> bool:
-        """Whether a release dated `day` is inside; an undated release is inside no range."""
-        if day is None:
-            return False
-        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
-
-    def describe(self) -> str:
-        """'from 2024-06-01 to 2024-06-30', 'from 2024-06-01 on', 'up to 2024-06-30'."""
-        if self.since and self.until:
-            return f"from {self.since} to {self.until}"
-        return f"from {self.since} on" if self.since else f"up to {self.until}"
-
-
-def join_names(names: list[str], last: str = "and") -> str:
-    """'A', 'A and B', 'A, B and C' (`last` joins the last two: "and", "or")."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} " + names[-1]
-
-
-def fold_source(name) -> str:
-    """A source name as sources are compared: case-folded, each run of whitespace one space."""
-    return " ".join(str(name).split()).casefold()
-
-
-@dataclass(frozen=True)
-class SourceFilter:
-    """Releases from any of the sources `keys` (names folded by `fold_source`); `names` as the index spells
-    them, for messages."""
-
-    keys: frozenset[str]
-    names: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """'from NATO' or 'from NATO or Northwind Robotics'."""
-        return "from " + join_names(list(self.names or sorted(self.keys)), "or")
 
 
 @dataclass(frozen=True)
@@ -177,22 +135,22 @@ class Retriever:
         self._sentences = lru_cache(maxsize=4096)(self._release_sentences)
 
     # -- dates ---------------------------------------------------------------
-    def rows_in(self, window: DateRange) -> np.ndarray:
-        """A mask over the chunk rows: True where the chunk's release is dated inside `window`."""
-        lo = day_number(window.since) if window.since else 0
-        hi = day_number(window.until) if window.until else np.iinfo(np.int32).max
+    def rows_in(self, dates: DateRange) -> np.ndarray:
+        """A mask over the chunk rows: True where the chunk's release is dated inside `dates`."""
+        lo = day_number(dates.since) if dates.since else 0
+        hi = day_number(dates.until) if dates.until else np.iinfo(np.int32).max
         return (self.row_days >= lo) & (self.row_days <= hi) & (self.row_days >= 0)
 
-    def allowed_rows(self, window: DateRange | None = None, sources: SourceFilter | None = None) -> np.ndarray | None:
+    def allowed_rows(self, dates: DateRange | None = None, sources: SourceFilter | None = None) -> np.ndarray | None:
         """The mask over the chunk rows that both filters admit; None when there is neither."""
-        masks = ([] if window is None else [self.rows_in(window)]) + ([] if sources is None else [self.rows_from(sources)])
+        masks = ([] if dates is None else [self.rows_in(dates)]) + ([] if sources is None else [self.rows_from(sources)])
         if not masks:
             return None
         return masks[0] if len(masks) == 1 else masks[0] & masks[1]
 
-    def holds_releases_in(self, window: DateRange) -> bool:
-        """Whether any release is dated inside `window`."""
-        return bool(self.rows_in(window).any())
+    def holds_releases_in(self, dates: DateRange) -> bool:
+        """Whether any release is dated inside `dates`."""
+        return bool(self.rows_in(dates).any())
 
     def dated_span(self) -> tuple[str, str] | None:
         """The first and last release dates of the index, or None when no release is dated."""
@@ -359,16 +317,16 @@ class Retriever:
 
     def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8,
                    boost: Callable[[str], float] | None = None,
-                   window: DateRange | None = None,
+                   dates: DateRange | None = None,
                    sources: SourceFilter | None = None) -> tuple[list[Candidate], dict[int, float]]:
         """Candidate evidence sentences (those of the best chunks), best first, and the fused chunk scores.
 
-        With a `window`, only releases dated inside it are searched; with `sources`, only releases from
+        With `dates`, only releases dated inside that range are searched; with `sources`, only releases from
         those sources (both: releases that are both). A day the question names favours
         the releases dated that day and the sentences carrying it (DAY_BOOST). `boost(release_id)`
         adds to the score of a release's sentences (a follow-up's earlier answer, say).
         """
-        allowed = self.allowed_rows(window, sources)
+        allowed = self.allowed_rows(dates, sources)
         days = self.question_days(q)
         chunk, dense = self.chunk_scores(qvec, q, allowed=allowed, days=days)
         top_chunks = sorted(chunk, key=lambda c: (-chunk[c], c))[:n_chunks]

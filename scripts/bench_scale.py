@@ -361,10 +361,9 @@ def synthetic_processor(paragraphs: list[dict], seed: int, stages: Stages, batch
 def writer_only_build(spec: dict, paragraphs: list[dict], stages: Stages) -> dict:
     """Releases of one paragraph each straight into GenerationWriter (no corpus files, no per-release split)."""
     from index import embedder, pipeline, store
-    from index.annotate import Annotation
-    from index.chunker import Chunk, count_tokens
+    from index.chunker import count_tokens
     from index.config import CHUNK_SETTINGS
-    from index.releases import Release, content_hash, release_id_for
+    from index.types import Annotation, Chunk, Release, release_hash, release_id_for
 
     t = time.perf_counter()
     base = pipeline.split([Release(f"p{i}", p["title"], p["text"], "pool") for i, p in enumerate(paragraphs)])
@@ -398,7 +397,7 @@ def writer_only_build(spec: dict, paragraphs: list[dict], stages: Stages) -> dic
                 text = lead + paragraphs[k]["text"]
                 path = f"part-{i // (PER_FILE * FILES_PER_DIR):04d}/digest-{i // PER_FILE:06d}.txt"
                 r = Release(release_id_for(path, title), title, text, path, SOURCE, iso,
-                            content_hash(title, SOURCE, text))
+                            release_hash(title, SOURCE, text, iso, ""))
                 shift, sents, chunks = len(lead), *per_para[k]
                 sentences = [(0 if j == 0 else s + shift, e + shift) for j, (s, e) in enumerate(sents)]
                 lead_tokens = count_tokens(lead, CHUNK_SETTINGS)
@@ -516,7 +515,7 @@ def exact_top(stored: np.ndarray, queries: np.ndarray, ids: np.ndarray, block: i
 
 def child_pilot(spec: dict) -> dict:
     from index import pipeline
-    from index.releases import Release
+    from index.types import Release
 
     paragraphs = pool_paragraphs()
     rel = [Release(f"r{i}", title, body, "pilot") for i, (title, body, _) in
