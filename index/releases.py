@@ -11,7 +11,8 @@ from pathlib import Path
 from . import config
 from .converters import convert_with_skips, is_sidecar, known, unknown_reason
 from .errors import CorpusError
-from .types import Release
+from .freshness import snapshot
+from .types import CorpusFile, Release
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ReadReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     files: int = 0
     root: str = ""
+    read: list[CorpusFile] = field(default_factory=list)  # the files read, as the index records them
 
 
 def normalised_text(text: str) -> str:
@@ -46,7 +48,7 @@ def read_corpus(corpus: str | Path | None = None) -> ReadReport:
         raise CorpusError(f"The corpus folder {root} does not exist; create it and put releases ({formats}) in it.")
     if not root.is_dir():
         raise CorpusError(f"The corpus path {root} is not a folder; point --corpus at a folder of releases ({formats}).")
-    report = ReadReport(root=str(root))
+    report = ReadReport(root=str(root), read=snapshot(root))
     for path in corpus_files(root):
         rel = path.relative_to(root).as_posix()
         if not known(path):

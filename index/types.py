@@ -104,3 +104,14 @@ class SourceFilter:
     def describe(self) -> str:
         """'from NATO' or 'from NATO or Northwind Robotics'."""
         return "from " + join_names(list(self.names or sorted(self.keys)), "or")
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """A file a build read (a release file or a fetched page's sidecar): what tells, without converting it,
+    whether it has changed since."""
+
+    path: str  # relative to the corpus folder
+    size: int
+    mtime_ns: int
+    sha256: str
