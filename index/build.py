@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import config, generations, pipeline, store
+from .converters import SIDECAR_SUFFIX
 from .errors import BuildLockedError, IndexStoreError
 from .pipeline import Processed, Processor
 from .releases import ReadReport, read_corpus
@@ -196,13 +197,20 @@ def _unchanged(read: ReadReport, index_path: Path, settings: dict, vector_kind: 
     have = [(rid, v["sha256"]) for rid, v in store.release_hashes(index_path).items()]
     if have != [(r.release_id, r.sha256) for r in read.releases]:
         return None
-    files = store.corpus_files(index_path)  # a file edited without changing a release: recorded anew
-    if files is None or {p: f.sha256 for p, f in files.items()} != {f.path: f.sha256 for f in read.read}:
+    # a release file edited without changing its releases is recorded anew (a skipped file alone writes nothing)
+    files = store.corpus_files(index_path)
+    if files is None or _release_files(files.values(), read) != _release_files(read.read, read):
         return None
     try:
         return store.verify_index(index_path)  # a damaged index is rebuilt, not kept
     except IndexStoreError:
         return None
+
+
+def _release_files(files, read: ReadReport) -> dict[str, str]:
+    """path -> sha256 of the files (and sidecars) that hold the releases read."""
+    paths = {r.path for r in read.releases}
+    return {f.path: f.sha256 for f in files if f.path in paths or f.path.removesuffix(SIDECAR_SUFFIX) in paths}
 
 
 def _classify(prev_rel: dict[str, dict], new: dict[str, Release]):
