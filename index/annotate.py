@@ -10,25 +10,12 @@ embedding model itself. A line break always ends a sentence in a release; a date
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
+
+from .types import Annotation
 
 _LINE = re.compile(r"[^\r\n]+")
 _LEAD_IN = ("–", "—", "-", ":")
-
-
-@dataclass
-class Annotation:
-    """One release's sentences, as (start, end) offsets into its text."""
-
-    sentences: list[tuple[int, int]] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"sentences": [list(s) for s in self.sentences]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Annotation":
-        return cls([tuple(s) for s in d.get("sentences", ())])
 
 
 @lru_cache(maxsize=1)

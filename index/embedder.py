@@ -72,11 +72,6 @@ def dimension() -> int:
     return int(get_dim())
 
 
-def max_model_tokens() -> int:
-    """The model's window in its own word pieces (special tokens included)."""
-    return int(load_model().max_seq_length)
-
-
 def fits_window(text: str) -> bool:
     """True when `text` fits the model's window without truncation."""
     model = load_model()

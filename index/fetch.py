@@ -34,18 +34,18 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from . import config
+from .converters import SIDECAR_SUFFIX
 from .errors import FeedError
+from .files import size_text, write_atomic
 
 STATE_FILE = ".fetch-state.json"
 LOCK_FILE = ".fetch.lock"
-META_SUFFIX = ".meta.json"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 #: content types some servers give any file; a body that starts as HTML is then taken as a page
 _VAGUE_TYPES = ("text/plain", "application/octet-stream")
@@ -121,12 +121,6 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
-def _size(n: int) -> str:
-    if n < 1024 * 1024:
-        return f"{max(1, round(n / 1024))} KB"
-    return f"{n / (1024 * 1024):.1f}".rstrip("0").rstrip(".") + " MB"
-
-
 def download(url: str, what: str = "page", accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
              ) -> tuple[bytes, str, str]:
     """GET `url`: (body, content type, final URL), or DownloadError saying why not in a sentence's end.
@@ -146,7 +140,7 @@ def download(url: str, what: str = "page", accept: str = "text/html,application/
         with _OPENER.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length and length.strip().isdigit() and int(length) > limit:
-                raise DownloadError(f"the {what} is {_size(int(length))}, larger than the {_size(limit)} limit "
+                raise DownloadError(f"the {what} is {size_text(int(length))}, larger than the {size_text(limit)} limit "
                                     f"for one {what}.")
             body = bytearray()
             while True:
@@ -155,7 +149,7 @@ def download(url: str, what: str = "page", accept: str = "text/html,application/
                     break
                 body += block
                 if len(body) > limit:
-                    raise DownloadError(f"the {what} is larger than the {_size(limit)} limit for one {what}.")
+                    raise DownloadError(f"the {what} is larger than the {size_text(limit)} limit for one {what}.")
                 if time.monotonic() - started > config.FETCH_MAX_SECONDS:
                     raise DownloadError(f"the {what} took longer than {config.FETCH_MAX_SECONDS:g} s to download.")
             ctype = (response.headers.get_content_type() or "") if response.headers.get("Content-Type") else ""
@@ -186,19 +180,6 @@ def file_name(url: str) -> str:
     return f"{slug or 'page'}-{hashlib.sha256(url.encode('utf-8')).hexdigest()[:10]}.html"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all (a hidden temporary file beside it, then a rename)."""
-    tmp = path.parent / f".fetch-{uuid.uuid4().hex}.tmp"  # hidden: neither the reader nor the watcher sees it
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class FetchState:
     """The URLs fetched and the page hashes saved into one corpus folder (`.fetch-state.json`)."""
 
@@ -212,12 +193,12 @@ class FetchState:
             self.hashes.update({str(k): str(v) for k, v in data.get("hashes", {}).items()})
         except (OSError, ValueError, AttributeError):
             pass  # no state yet, or an unreadable one: the sidecars below still say what is here
-        for meta in corpus.glob(f"*{META_SUFFIX}"):
+        for meta in corpus.glob(f"*{SIDECAR_SUFFIX}"):
             try:
                 data = json.loads(meta.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            name = meta.name[:-len(META_SUFFIX)]
+            name = meta.name[:-len(SIDECAR_SUFFIX)]
             if isinstance(data, dict) and (corpus / name).is_file():
                 if isinstance(data.get("url"), str):
                     self.urls.setdefault(canonical_url(data["url"]), name)
@@ -226,7 +207,7 @@ class FetchState:
 
     def save(self) -> None:
         data = {"urls": dict(sorted(self.urls.items())), "hashes": dict(sorted(self.hashes.items()))}
-        _write_atomic(self.path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_atomic(self.path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"), prefix="fetch")
 
 
 # -- the feed ------------------------------------------------------------------------------------------
@@ -345,9 +326,9 @@ def _fetch_item(entry, n: int, base: str, feed_url: str, source: str, corpus: Pa
     meta = {"url": url, "title": title or None, "date": item_date(entry), "source": source, "feed": feed_url,
             "sha256": digest, "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
-        _write_atomic(corpus / (name + META_SUFFIX),
-                      (json.dumps(meta, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-        _write_atomic(corpus / name, data)  # the page last: whoever sees it finds its sidecar
+        write_atomic(corpus / (name + SIDECAR_SUFFIX),
+                     (json.dumps(meta, indent=1, ensure_ascii=False) + "\n").encode("utf-8"), prefix="fetch")
+        write_atomic(corpus / name, data, prefix="fetch")  # the page last: whoever sees it finds its sidecar
     except OSError as exc:
         report.failed.append((url, f"it could not be written to the corpus ({exc.strerror or exc})."))
         return

@@ -8,13 +8,14 @@ re-indexed here: the caller runs `index.build.build_index` afterwards (or a watc
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
 from .errors import CorpusError
-from .releases import Release, normalised_text, read_corpus
+from .files import fsync_dir, size_text, write_atomic
+from .releases import normalised_text, read_corpus
+from .types import Release
 
 
 def _read_upload(data: bytes, name: str) -> tuple[list[Release], list[tuple[str, str]]]:
@@ -44,10 +45,6 @@ class IngestReport:
                          + ", ".join(self.accepted) + ".")
         lines += [f"Refused {name}: {why}" for name, why in self.refused]
         return "\n".join(lines) or "No files were given."
-
-
-def _size_text(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f}".rstrip("0").rstrip(".") + " MB"
 
 
 def name_problem(name: str, corpus: Path) -> str | None:
@@ -111,12 +108,12 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
             try:
                 size = path.stat().st_size
                 if size > config.MAX_UPLOAD_BYTES:
-                    why = (f"it is {_size_text(size)}, larger than the {_size_text(config.MAX_UPLOAD_BYTES)} "
+                    why = (f"it is {size_text(size)}, larger than the {size_text(config.MAX_UPLOAD_BYTES)} "
                            "limit for one file; split it into smaller files.")
                 else:
                     data = path.read_bytes()
                     if len(data) > config.MAX_UPLOAD_BYTES:
-                        why = f"it is larger than the {_size_text(config.MAX_UPLOAD_BYTES)} limit for one file."
+                        why = f"it is larger than the {size_text(config.MAX_UPLOAD_BYTES)} limit for one file."
             except OSError as exc:
                 why = f"the uploaded file could not be read ({exc.strerror or exc})."
         if why is None:
@@ -155,41 +152,12 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
         corpus.mkdir(parents=True, exist_ok=True)
     for name, data in ready:
         try:
-            _write_new(corpus, name, data)
+            write_atomic(corpus / name, data, replace=False, prefix="upload")
             report.accepted.append(name)
         except FileExistsError:
             report.refused.append((name, f"a file named {name} appeared in the corpus meanwhile; rename the upload."))
         except OSError as exc:
             report.refused.append((name, f"it could not be written to the corpus ({exc.strerror or exc})."))
     if report.accepted:
-        _fsync_dir(corpus)
+        fsync_dir(corpus)
     return report
-
-
-def _write_new(corpus: Path, name: str, data: bytes) -> None:
-    """Write `data` as corpus/name atomically, never replacing an existing file."""
-    tmp = corpus / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: neither the reader nor the watcher sees it
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, corpus / name)  # fails if the name exists; the file appears whole or not at all
-        except (NotImplementedError, PermissionError):  # file systems without hard links
-            if os.path.lexists(corpus / name):
-                raise FileExistsError(name) from None
-            os.replace(tmp, corpus / name)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

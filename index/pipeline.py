@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import config, embedder
-from .annotate import Annotation, annotate
-from .chunker import Chunk, chunk_release
-from .releases import Release
+from .annotate import annotate
+from .chunker import chunk_release
+from .types import Annotation, Chunk, Release
 
 
 @dataclass

@@ -24,7 +24,8 @@ def _print(line: str) -> None:
 
 
 class ReleaseFilter:
-    """watchfiles filter: release files (.txt/.md) and folders of the corpus, not hidden, not the index."""
+    """watchfiles filter: release files (every format of `config.CORPUS_SUFFIXES`) and folders of the corpus,
+    not hidden, not the index."""
 
     def __init__(self, corpus: Path, index: Path | None = None):
         self.corpus = Path(corpus).resolve()

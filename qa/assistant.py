@@ -16,16 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from index import config, store
+from index import config
 from index.errors import IndexStoreError
-from index.releases import Release
+from index.freshness import corpus_changed
+from index.generations import current_generation
+from index.search import SearchIndex
+from index.types import DateRange, Release, SourceFilter, join_names
 
 from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
 from .question import analyse
 from .reader import Reader, check_reader, precision_of
-from .retrieve import DateRange, Retriever, SourceFilter, join_names
+from .retrieve import Retriever
 from .windows import evidence_bounds, make_windows, read
 
 MAX_QUESTION_CHARS = 1000
@@ -41,7 +44,7 @@ class InvalidQuestion(ValueError):
 @dataclass(frozen=True)
 class _Generation:
     path: Path
-    data: store.IndexData
+    data: SearchIndex
     retriever: Retriever
 
 
@@ -86,13 +89,13 @@ def check_date_range(since=None, until=None) -> DateRange | None:
     return DateRange(lo, hi)
 
 
-def check_range_holds_releases(retriever: Retriever, window: DateRange | None) -> None:
+def check_range_holds_releases(index: SearchIndex, dates: DateRange | None) -> None:
     """Refuse a range no release is dated in, saying which dates the releases have."""
-    if window is None or retriever.holds_releases_in(window):
+    if dates is None or index.rows_in(dates).any():
         return
-    span = retriever.dated_span()
+    span = index.dated_span()
     have = f"the releases are dated {span[0]} to {span[1]}" if span else "no release in the index has a date"
-    raise InvalidQuestion(f"No release is dated {window.describe()}; {have}.")
+    raise InvalidQuestion(f"No release is dated {dates.describe()}; {have}.")
 
 
 #: at most this many of the index's sources are named when a source is not one of them
@@ -109,16 +112,16 @@ def _source_names(source) -> list[str]:
     return [n for n in items if n.strip()]
 
 
-def check_sources(retriever: Retriever, source) -> SourceFilter | None:
+def check_sources(index: SearchIndex, source) -> SourceFilter | None:
     """The sources to search (`source`: a name or a list of names, matched case-insensitively), None when
     none is given; a name the index does not have is refused, naming the sources it has."""
     names = _source_names(source)
     if not names:
         return None
-    found, unknown = retriever.source_filter(names)
+    found, unknown = index.source_filter(names)
     if not unknown:
         return found
-    have = [name for name, _ in retriever.sources()]
+    have = [name for name, _ in index.sources()]
     if not have:
         known = "no release in the index names its source"
     else:
@@ -128,14 +131,14 @@ def check_sources(retriever: Retriever, source) -> SourceFilter | None:
     raise InvalidQuestion(f"No release has {what} {join_names([repr(n) for n in unknown], 'or')}; {known}.")
 
 
-def check_filters_hold_releases(retriever: Retriever, window: DateRange | None, sources: SourceFilter | None) -> None:
+def check_filters_hold_releases(index: SearchIndex, dates: DateRange | None, sources: SourceFilter | None) -> None:
     """Refuse a source and date range that no release has together, saying when those sources' releases are dated."""
-    if window is None or sources is None or retriever.allowed_rows(window, sources).any():
+    if dates is None or sources is None or index.allowed_rows(dates, sources).any():
         return
-    span = retriever.dated_span_of(retriever.rows_from(sources))
+    span = index.dated_span(index.rows_from(sources))
     their = "its" if len(sources.keys) == 1 else "their"
     have = f"{their} releases are dated {span[0]} to {span[1]}" if span else f"none of {their} releases has a date"
-    raise InvalidQuestion(f"No release {sources.describe()} is dated {window.describe()}; {have}.")
+    raise InvalidQuestion(f"No release {sources.describe()} is dated {dates.describe()}; {have}.")
 
 
 class Assistant:
@@ -167,13 +170,13 @@ class Assistant:
 
     # -- index generations -------------------------------------------------
     def _load(self) -> _Generation:
-        data = store.load(self.index_dir)
-        return _Generation(data.path, data, Retriever(data))
+        index = SearchIndex.open(self.index_dir)
+        return _Generation(index.path, index, Retriever(index))
 
     def _current(self) -> _Generation:
         """The newest generation on disk (loaded when `current` has moved), else the one in use."""
         gen = self._gen
-        newest = store.current_generation(self.index_dir)
+        newest = current_generation(self.index_dir)
         if newest is not None and newest.name != gen.path.name:
             with self._swap:
                 if self._gen.path.name != newest.name:
@@ -201,16 +204,16 @@ class Assistant:
         from index.embedder import encode_query
 
         text = check_question(question)
-        window = check_date_range(since, until)
+        dates = check_date_range(since, until)
         gen = self._current()
-        check_range_holds_releases(gen.retriever, window)
-        sources = check_sources(gen.retriever, source)
-        check_filters_hold_releases(gen.retriever, window, sources)
+        check_range_holds_releases(gen.data, dates)
+        sources = check_sources(gen.data, source)
+        check_filters_hold_releases(gen.data, dates, sources)
         hist = normalise_history(history)
         q, query_text, read_text = with_context(analyse(text), hist)
         qvec = encode_query(query_text)
         boost = self._history_boost(gen.data, hist)
-        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, window=window, sources=sources)
+        cands, chunk_scores = gen.retriever.candidates(qvec, q, boost=boost, dates=dates, sources=sources)
         if not cands:
             return Answer(text, "", "", False, 0.0, [], message="The index holds no passages to search."), {}
 
@@ -233,9 +236,8 @@ class Assistant:
                       release.release_id, best.start, best.end, ev_s, ev_e, label=cal.label(conf)), trace
 
     def status(self) -> dict:
-        """How many releases and chunks, when built, and whether the corpus changed since."""
-        from index.build import corpus_changed
-
+        """How many releases and chunks, when built, and whether the corpus changed since (from the files'
+        sizes and times, hashing only those that moved: no release file is converted)."""
         gen = self._current()
         m = gen.data.manifest
         corpus = m.get("corpus_dir") or str(config.corpus_dir())
@@ -243,13 +245,13 @@ class Assistant:
             stale = corpus_changed(corpus, self.index_dir)
         except Exception:
             stale = True
-        return {"releases": len(gen.data.releases), "chunks": len(gen.data.chunks), "built_at": m.get("built_at", ""),
+        return {"releases": int(m["releases"]), "chunks": int(m["chunks"]), "built_at": m.get("built_at", ""),
                 "corpus_dir": corpus, "index_dir": str(self.index_dir), "stale": stale, "model": m.get("model", ""),
                 "generation": gen.path.name}
 
     def sources_available(self) -> list[tuple[str, int]]:
         """The index's sources as (name, number of releases), by name: what `ask(source=...)` accepts."""
-        return self._current().retriever.sources()
+        return self._current().data.sources()
 
     def release(self, release_id: str) -> Release:
         """The whole release, for showing it with the answer marked."""
@@ -260,7 +262,7 @@ class Assistant:
 
     # -- helpers -----------------------------------------------------------
     @staticmethod
-    def _history_boost(data: store.IndexData, hist) -> Callable[[str], float] | None:
+    def _history_boost(data: SearchIndex, hist) -> Callable[[str], float] | None:
         """Releases that hold an earlier answer are where a follow-up most likely continues
         (asked only of the releases retrieval brings up, never of the whole index)."""
         answers = [a.casefold() for a in previous_answers(hist) if len(a) >= 3]
@@ -279,5 +281,5 @@ class Assistant:
             c = gen.data.chunks[cid]
             r = gen.data.releases[c.release_id]
             out.append(Source(r.release_id, r.title, r.date, c.text, round(float(np.clip(chunk_scores.get(cid, 0.0), 0, 1)), 4),
-                              c.start, c.end, r.path, getattr(r, "url", "")))
+                              c.start, c.end, r.path, r.url))
         return out

@@ -1,6 +1,6 @@
 """How the reader's findings become one answer and a confidence a person can read.
 
-Three fitted pieces, stored with the reader (reader.json, written by `python -m qa.training.calibrate`):
+Four fitted pieces, stored with the reader (reader.json, written by `python -m qa.training.calibrate`):
 - `rank`: weights over a window's signals (reader margin, retrieval score) that pick the answer;
 - `weights`: a logistic model of "the chosen span is right", giving `score` in [0, 1];
 - `threshold` below which the assistant abstains, and the cut-offs of the plain labels;

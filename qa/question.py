@@ -10,7 +10,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Iterable
 
-from index.releases import MONTH_PATTERN, month_number
+from index.dates import MONTH_PATTERN, month_number
 
 WORD = re.compile(r"[\w’']+|[^\w\s]", re.UNICODE)
 

@@ -1,22 +1,20 @@
-"""Hybrid retrieval: dense (FAISS over chunks, plus sentence vectors) and BM25, fused.
+"""Hybrid retrieval: dense and BM25 top-k over chunks, fused by reciprocal rank, then sentence scoring.
 
-Everything here is arithmetic over what the index built; the question's vector is the
-only model output it needs. Dates are handled here too: a `DateRange` keeps the search to
-releases dated inside it, and a day the question names favours releases dated that day and
-sentences that carry it. So are sources: a `SourceFilter` keeps the search to releases from
-the sources it names.
+Everything here is arithmetic over what the index built, asked through its query API
+(`index.search`); the question's vector is the only model output it needs. A `DateRange` and a
+`SourceFilter` become the index's row mask; a day the question names favours releases dated that
+day and sentences that carry it.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
-from index.store import IndexData, bm25_stemmer, day_number
+from index.search import SearchIndex
+from index.types import DateRange, SourceFilter
 
 from .question import STOPWORDS, Question, day_mentions, resolve_days, words
 
@@ -30,83 +28,6 @@ CONTEXT_WEIGHT = 0.3
 #: added to a candidate sentence's score when the question names a day ("on 26 June") and the
 #: sentence's release is dated that day, or the sentence itself carries that day
 DAY_BOOST = {"release": 0.15, "sentence": 0.1}
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Releases dated from `since` to `until`: ISO days, both inclusive; None leaves that end open."""
-
-    since: str | None = None
-    until: str | None = None
-
-    def admits(self, day: str | None) -> bool:
-        """Whether a release dated `day` is inside; an undated release is inside no range."""
-        if day is None:
-            return False
-        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
-
-    def describe(self) -> str:
-        """'from 2024-06-01 to 2024-06-30', 'from 2024-06-01 on', 'up to 2024-06-30'."""
-        if self.since and self.until:
-            return f"from {self.since} to {self.until}"
-        return f"from {self.since} on" if self.since else f"up to {self.until}"
-
-
-def join_names(names: list[str], last: str = "and") -> str:
-    """'A', 'A and B', 'A, B and C' (`last` joins the last two: "and", "or")."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last} " + names[-1]
-
-
-def fold_source(name) -> str:
-    """A source name as sources are compared: case-folded, each run of whitespace one space."""
-    return " ".join(str(name).split()).casefold()
-
-
-@dataclass(frozen=True)
-class SourceFilter:
-    """Releases from any of the sources `keys` (names folded by `fold_source`); `names` as the index spells
-    them, for messages."""
-
-    keys: frozenset[str]
-    names: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """'from NATO' or 'from NATO or Northwind Robotics'."""
-        return "from " + join_names(list(self.names or sorted(self.keys)), "or")
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """The sources of one index generation: each source once (as most of its releases spell it), its
-    number of releases, and each chunk row's source as a code (-1 where the release names none)."""
-
-    names: tuple[str, ...]  # sorted case-insensitively; code i is names[i]
-    counts: tuple[int, ...]
-    codes: dict  # folded name -> code
-    row_codes: np.ndarray  # int32, one per chunk row
-
-    @classmethod
-    def of(cls, release_sources: list[str], release_pos: np.ndarray) -> "SourceTable":
-        """From each release's source (in corpus order) and each chunk row's release position."""
-        spellings: dict[str, dict[str, int]] = {}  # folded -> spelling -> releases
-        key_of: dict[str, str] = {}  # raw source -> folded (each distinct raw value folded once)
-        for raw in release_sources:
-            key = key_of.get(raw)
-            if key is None:
-                key = key_of[raw] = fold_source(raw)
-            if key:
-                shown = spellings.setdefault(key, {})
-                name = " ".join(raw.split())
-                shown[name] = shown.get(name, 0) + 1
-        order = sorted(spellings)
-        codes = {k: i for i, k in enumerate(order)}
-        names = tuple(max(spellings[k], key=spellings[k].get) for k in order)  # a tie: the first release's
-        counts = tuple(sum(spellings[k].values()) for k in order)
-        raw_code = {raw: codes.get(key, -1) for raw, key in key_of.items()}
-        release_codes = np.fromiter((raw_code[raw] for raw in release_sources), np.int32, len(release_sources))
-        pos = np.asarray(release_pos, dtype=np.int64)
-        row_codes = release_codes[pos] if len(release_codes) else np.full(len(pos), -1, np.int32)
-        return cls(names, counts, codes, row_codes)
 
 
 @dataclass(frozen=True)
@@ -151,122 +72,33 @@ def sentence_score(features: dict[str, float]) -> float:
 
 
 class Retriever:
-    """Hybrid search over one index generation.
+    """Hybrid search over one index generation, through its query API (`index.search.SearchIndex`).
 
-    Nothing here grows with the corpus beyond what the index memory-maps: the chunk rows (id, release
-    date), the FAISS index and BM25. Sentences are read and scored only for the chunks a question
-    retrieves, so a question costs the same on nine releases as on a million.
+    Sentences are read and scored only for the chunks a question retrieves, so a question costs the same
+    on nine releases as on a million.
     """
 
-    def __init__(self, data: IndexData):
-        import faiss
-
-        faiss.omp_set_num_threads(1)  # searches here are tiny: threads only add start-up cost
-        self.data = data
-        self.stemmer = bm25_stemmer()
-        self.chunk_ids = np.asarray(data.rows["chunk_id"], dtype=np.int64)  # BM25 documents are these rows
-        self.row_days = data.rows["day"]
-        known = [int(d) for d in np.unique(self.row_days) if d >= 0]
-        #: ISO dates of the index's releases (each distinct date once)
-        self.dates = [date.fromordinal(d).isoformat() for d in known]
-        scores = data.bm25.scores
-        self.n_docs = max(int(scores["num_docs"]), 1)
-        self._indptr = scores["indptr"]
-        self._vocab = data.bm25.vocab_dict
-        self.max_idf = math.log(1 + self.n_docs)
+    def __init__(self, index: SearchIndex):
+        self.index = index
         self._sentences = lru_cache(maxsize=4096)(self._release_sentences)
-
-    # -- dates ---------------------------------------------------------------
-    def rows_in(self, window: DateRange) -> np.ndarray:
-        """A mask over the chunk rows: True where the chunk's release is dated inside `window`."""
-        lo = day_number(window.since) if window.since else 0
-        hi = day_number(window.until) if window.until else np.iinfo(np.int32).max
-        return (self.row_days >= lo) & (self.row_days <= hi) & (self.row_days >= 0)
-
-    def allowed_rows(self, window: DateRange | None = None, sources: SourceFilter | None = None) -> np.ndarray | None:
-        """The mask over the chunk rows that both filters admit; None when there is neither."""
-        masks = ([] if window is None else [self.rows_in(window)]) + ([] if sources is None else [self.rows_from(sources)])
-        if not masks:
-            return None
-        return masks[0] if len(masks) == 1 else masks[0] & masks[1]
-
-    def holds_releases_in(self, window: DateRange) -> bool:
-        """Whether any release is dated inside `window`."""
-        return bool(self.rows_in(window).any())
-
-    def dated_span(self) -> tuple[str, str] | None:
-        """The first and last release dates of the index, or None when no release is dated."""
-        return (self.dates[0], self.dates[-1]) if self.dates else None
-
-    def dated_span_of(self, mask: np.ndarray) -> tuple[str, str] | None:
-        """The first and last dates of the releases of the chunk rows in `mask`, or None when none is dated."""
-        days = self.row_days[mask]
-        days = days[days >= 0]
-        if not len(days):
-            return None
-        return date.fromordinal(int(days.min())).isoformat(), date.fromordinal(int(days.max())).isoformat()
 
     def question_days(self, q: Question) -> frozenset[str]:
         """The ISO days `q` names; a day without a year takes the year of the releases (see resolve_days)."""
-        return frozenset(resolve_days(q.days, self.dates))
-
-    # -- sources -------------------------------------------------------------
-    @cached_property
-    def source_table(self) -> SourceTable:
-        """The index's sources (read once per generation, when first needed)."""
-        return SourceTable.of(self.data.releases.sources(), self.data.rows["release_pos"])
-
-    def sources(self) -> list[tuple[str, int]]:
-        """(source, number of releases) for each source of the index, by name; releases naming none left out."""
-        t = self.source_table
-        return list(zip(t.names, t.counts))
-
-    def source_filter(self, names) -> tuple[SourceFilter, list[str]]:
-        """The filter for `names` (matched case-insensitively, whitespace folded), and the names the index does
-        not have."""
-        t = self.source_table
-        keys, unknown = [], []
-        for name in names:
-            key = fold_source(name)
-            if key in t.codes:
-                keys.append(key)
-            else:
-                unknown.append(" ".join(str(name).split()))
-        keys = list(dict.fromkeys(keys))
-        return SourceFilter(frozenset(keys), tuple(t.names[t.codes[k]] for k in keys)), unknown
-
-    def rows_from(self, sources: SourceFilter) -> np.ndarray:
-        """A mask over the chunk rows: True where the chunk's release is from one of `sources`."""
-        return self._source_masks(sources.keys)
-
-    @cached_property
-    def _source_masks(self) -> Callable[[frozenset[str]], np.ndarray]:
-        """The masks of the source sets asked for lately, kept with this generation (a byte a chunk row)."""
-        return lru_cache(maxsize=16)(self._source_mask)
-
-    def _source_mask(self, keys: frozenset[str]) -> np.ndarray:
-        t = self.source_table
-        mask = np.isin(t.row_codes, np.fromiter((t.codes[k] for k in keys if k in t.codes), np.int32))
-        mask.flags.writeable = False  # cached and shared: combine with &, never in place
-        return mask
+        return frozenset(resolve_days(q.days, self.index.dates))
 
     # -- words ---------------------------------------------------------------
     def _stem_seq(self, text: str) -> list[str]:
-        return self.stemmer.stemWords([w for w in words(text) if w not in STOPWORDS])
+        return self.index.stem(w for w in words(text) if w not in STOPWORDS)
 
     def _stems(self, text: str) -> frozenset:
         return frozenset(self._stem_seq(text))
 
     def stems(self, toks) -> list[str]:
-        return self.stemmer.stemWords(list(toks))
+        return self.index.stem(toks)
 
     def idf_of(self, stem: str) -> float:
-        """Inverse document frequency over the chunks, from BM25's own counts."""
-        col = self._vocab.get(stem)
-        if col is None:
-            return self.max_idf
-        df = int(self._indptr[col + 1] - self._indptr[col])
-        return math.log(1 + self.n_docs / df) if df else self.max_idf
+        """Inverse document frequency over the chunks (from the counts the index stored at build time)."""
+        return self.index.idf(stem)
 
     def missing(self, q: Question, release_id: str, first: int, last: int) -> float:
         """The rarest of the question's words that sentences `first`..`last` of a release (with the title and
@@ -274,19 +106,19 @@ class Retriever:
         "Who is the Prime Minister of Japan?" mentions Japan: one that names Estonia's does not."""
         rows = self.sentences(release_id)[first:last + 1]
         seen = frozenset().union(*(r.stems | r.context for r in rows)) if rows else frozenset()
-        return max((self.idf_of(s) for s in self.stems(q.content) if s not in seen), default=0.0) / self.max_idf
+        return max((self.idf_of(s) for s in self.stems(q.content) if s not in seen), default=0.0) / self.index.max_idf
 
     # -- sentences -----------------------------------------------------------
     def _release_sentences(self, release_id: str) -> tuple[SentenceRef, ...]:
-        release = self.data.releases[release_id]
+        release = self.index.releases[release_id]
         title = self._stems(release.title)
         own = release.date
         out, prev = [], title
-        for i, (s, e) in enumerate(self.data.annotations[release_id].sentences):
+        for i, (s, e) in enumerate(self.index.sentences(release_id)):
             text = release.text[s:e]
             seq = self._stem_seq(text)
             stems = frozenset(seq)
-            days = frozenset(resolve_days(day_mentions(text), self.dates, int(own[:4]) if own else None))
+            days = frozenset(resolve_days(day_mentions(text), self.index.dates, int(own[:4]) if own else None))
             out.append(SentenceRef(release_id, i, s, e, stems, (prev | title) - stems, frozenset(zip(seq, seq[1:])),
                                    days))
             prev = stems
@@ -298,7 +130,7 @@ class Retriever:
 
     def chunk_sentences(self, chunk_id: int) -> list[SentenceRef]:
         """The sentences that overlap a chunk."""
-        c = self.data.chunks[chunk_id]
+        c = self.index.chunks[chunk_id]
         return [r for r in self.sentences(c.release_id) if r.start < c.end and r.end > c.start]
 
     # -- search --------------------------------------------------------------
@@ -310,30 +142,13 @@ class Retriever:
         chunks of releases dated on one of them, then retrieved chunks carrying one, are fused in as
         a third ranking.
         """
-        from index import vectors as vector_index
-
         fused: dict[int, float] = {}
         dense_sims: dict[int, float] = {}
-        ids = self.chunk_ids if allowed is None else self.chunk_ids[allowed]
-        if len(ids):
-            sims, found = vector_index.search(self.data.vectors, qvec, min(k, len(ids)),
-                                              allowed_ids=None if allowed is None else ids)
-            for rank, (sim, cid) in enumerate(zip(sims[0], found[0])):
-                if cid >= 0:
-                    fused[int(cid)] = fused.get(int(cid), 0.0) + 1.0 / (RRF_K + rank)
-                    dense_sims[int(cid)] = float(sim)
-        stems = self.stems(q.content + q.extra)
-        if stems and len(self.chunk_ids):
-            scores = self.data.bm25.get_scores(stems)
-            if allowed is not None:
-                scores = np.where(allowed, scores, 0.0)
-            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-            top = top[np.argsort(-scores[top], kind="stable")]
-            for rank, i in enumerate(top):
-                if scores[i] <= 0:
-                    break
-                cid = int(self.chunk_ids[i])
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+        for rank, (cid, sim) in enumerate(self.index.dense(qvec, k, allowed)):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            dense_sims[cid] = sim
+        for rank, (cid, _) in enumerate(self.index.lexical(self.stems(q.content + q.extra), k, allowed)):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         if days:
             for rank, cid in enumerate(self._day_ranking(days, fused, allowed, k)):
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
@@ -344,10 +159,10 @@ class Retriever:
                      k: int) -> list[int]:
         """Up to `k` chunks: those of releases dated on one of `days` (retrieved ones first), then retrieved
         chunks that carry one of the days."""
-        dated = np.isin(self.row_days, [day_number(d) for d in days])
+        dated = self.index.rows_dated_on(days)
         if allowed is not None:
             dated &= allowed
-        dated_ids = self.chunk_ids[dated]
+        dated_ids = self.index.chunk_ids[dated]
         dated_set = set(dated_ids.tolist())
         retrieved = sorted((cid for cid in fused if cid in dated_set), key=lambda c: (-fused[c], c))
         first = set(retrieved)
@@ -359,16 +174,16 @@ class Retriever:
 
     def candidates(self, qvec: np.ndarray, q: Question, n_chunks: int = 8,
                    boost: Callable[[str], float] | None = None,
-                   window: DateRange | None = None,
+                   dates: DateRange | None = None,
                    sources: SourceFilter | None = None) -> tuple[list[Candidate], dict[int, float]]:
         """Candidate evidence sentences (those of the best chunks), best first, and the fused chunk scores.
 
-        With a `window`, only releases dated inside it are searched; with `sources`, only releases from
+        With `dates`, only releases dated inside that range are searched; with `sources`, only releases from
         those sources (both: releases that are both). A day the question names favours
         the releases dated that day and the sentences carrying it (DAY_BOOST). `boost(release_id)`
         adds to the score of a release's sentences (a follow-up's earlier answer, say).
         """
-        allowed = self.allowed_rows(window, sources)
+        allowed = self.index.allowed_rows(dates, sources)
         days = self.question_days(q)
         chunk, dense = self.chunk_scores(qvec, q, allowed=allowed, days=days)
         top_chunks = sorted(chunk, key=lambda c: (-chunk[c], c))[:n_chunks]
@@ -403,7 +218,7 @@ class Retriever:
                     boosts[ref.release_id] = boost(ref.release_id)
                 cand.score += boosts[ref.release_id]
             if days:
-                cand.score += (DAY_BOOST["release"] * (self.data.releases[ref.release_id].date in days)
+                cand.score += (DAY_BOOST["release"] * (self.index.releases[ref.release_id].date in days)
                                + DAY_BOOST["sentence"] * bool(ref.days & days))
             out.append(cand)
         out.sort(key=lambda c: c.score, reverse=True)

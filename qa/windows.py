@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from index.store import IndexData
+from index.search import SearchIndex as IndexData  # the generation being read
 
 from . import config
 from .question import Question

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index import store  # noqa: E402
+from index import generations, store  # noqa: E402
 from index.build import build_index  # noqa: E402
 from index.releases import read_corpus  # noqa: E402
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Full build: {full.seconds:.1f} s for {full.chunks} chunks ({n_sent} sentences, not embedded) "
             f"-> {figures['chunks_per_s']:.1f} chunks/s; stages: "
             + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()))
-        gen = store.current_generation(index)
+        gen = generations.current_generation(index)
         figures.update(index_mb=folder_size(gen) / 1e6,
                        files_mb={p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(gen.iterdir()) if p.is_file()}
                        | {"bm25/": round(folder_size(gen / "bm25") / 1e6, 2)})

@@ -12,7 +12,7 @@ For each size (chunks) a synthetic corpus of press releases is made from the par
                 cosine 0.80 to it); everything else is the real build;
     writer      (10^6 by default) no corpus files: releases of one paragraph each, their sentences and
                 chunks split for real once per distinct paragraph (2,581) and reused, synthetic vectors,
-                fed straight to `store.GenerationWriter` (SQLite, vectors, BM25, FAISS are real);
+                fed straight to `writer.GenerationWriter` (SQLite, vectors, BM25, FAISS are real);
   then, in the same process, the bare encode rate of the model on the index's own chunk documents
   (all chunks, or a random sample of --encode-sample), and build/encode. For synthetic and writer builds
   the ratio is projected: build time without the vector making + chunks / encode rate.
@@ -208,15 +208,16 @@ def install_timers(stages: Stages) -> None:
     import bm25s.tokenization
     import faiss
 
-    from index import build, pipeline, store
+    from index import build, pipeline
     from index import vectors as vector_index
+    from index import writer as writer_mod
 
     stages.wrap(build, "read_corpus", "read corpus")
     stages.wrap(pipeline, "split", "split (sentences, chunks)")
     stages.wrap(pipeline, "embed", "embed (model)")
-    stages.wrap(store.GenerationWriter, "add", "writer.add")
+    stages.wrap(writer_mod.GenerationWriter, "add", "writer.add")
     stages.wrap(bm25s.tokenization.Tokenizer, "tokenize", "  of which bm25 tokenize")
-    stages.wrap(store.GenerationWriter, "finish", "writer.finish")
+    stages.wrap(writer_mod.GenerationWriter, "finish", "writer.finish")
     stages.wrap(vector_index, "build", "  faiss build")
     stages.wrap(vector_index, "_ivf", "    of which ivf train")
     stages.wrap(faiss, "write_index", "  faiss write")
@@ -361,10 +362,10 @@ def synthetic_processor(paragraphs: list[dict], seed: int, stages: Stages, batch
 def writer_only_build(spec: dict, paragraphs: list[dict], stages: Stages) -> dict:
     """Releases of one paragraph each straight into GenerationWriter (no corpus files, no per-release split)."""
     from index import embedder, pipeline, store
-    from index.annotate import Annotation
-    from index.chunker import Chunk, count_tokens
+    from index import writer as writer_mod
+    from index.chunker import count_tokens
     from index.config import CHUNK_SETTINGS
-    from index.releases import Release, content_hash, release_id_for
+    from index.types import Annotation, Chunk, Release, release_hash, release_id_for
 
     t = time.perf_counter()
     base = pipeline.split([Release(f"p{i}", p["title"], p["text"], "pool") for i, p in enumerate(paragraphs)])
@@ -379,7 +380,7 @@ def writer_only_build(spec: dict, paragraphs: list[dict], stages: Stages) -> dic
     rng_py, rng = random.Random(spec["seed"]), np.random.default_rng(spec["seed"])
     n_target, next_id, i, block = spec["n_target"], 0, 0, 20_000
     t_last = time.perf_counter()
-    with store.GenerationWriter(Path(spec["index"]), embedder.dimension(), None) as writer:
+    with writer_mod.GenerationWriter(Path(spec["index"]), embedder.dimension(), None) as writer:
         while next_id < n_target:
             t = time.perf_counter()
             picks = rng.integers(0, len(paragraphs), block)
@@ -398,7 +399,7 @@ def writer_only_build(spec: dict, paragraphs: list[dict], stages: Stages) -> dic
                 text = lead + paragraphs[k]["text"]
                 path = f"part-{i // (PER_FILE * FILES_PER_DIR):04d}/digest-{i // PER_FILE:06d}.txt"
                 r = Release(release_id_for(path, title), title, text, path, SOURCE, iso,
-                            content_hash(title, SOURCE, text))
+                            release_hash(title, SOURCE, text, iso, ""))
                 shift, sents, chunks = len(lead), *per_para[k]
                 sentences = [(0 if j == 0 else s + shift, e + shift) for j, (s, e) in enumerate(sents)]
                 lead_tokens = count_tokens(lead, CHUNK_SETTINGS)
@@ -516,7 +517,7 @@ def exact_top(stored: np.ndarray, queries: np.ndarray, ids: np.ndarray, block: i
 
 def child_pilot(spec: dict) -> dict:
     from index import pipeline
-    from index.releases import Release
+    from index.types import Release
 
     paragraphs = pool_paragraphs()
     rel = [Release(f"r{i}", title, body, "pilot") for i, (title, body, _) in

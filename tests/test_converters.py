@@ -274,7 +274,7 @@ def test_uploads_read_the_new_formats_with_the_same_checks(tmp_path):
 
 def test_mixed_folder_is_indexed_and_answered_without_chrome(tmp_path):
     import qa
-    from index import store
+    from index import generations, store
     from index.build import build_index
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"
@@ -312,7 +312,7 @@ def test_mixed_folder_is_indexed_and_answered_without_chrome(tmp_path):
     assert "scan.pdf has no text layer; OCR it first." in again.summary()
 
     # an index built by other converters (or before them) keeps working and is brought up to date in one build
-    manifest = store.current_generation(index) / "manifest.json"
+    manifest = generations.current_generation(index) / "manifest.json"
     m = json.loads(manifest.read_text())
     m["converters"] = {"version": 0}
     manifest.write_text(json.dumps(m))

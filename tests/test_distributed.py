@@ -26,7 +26,7 @@ pytest.importorskip("ray.data")
 # Ray Data's own deprecation notices about its settings, raised when it first reads its context.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
-from index import embedder, pipeline, store
+from index import embedder, generations, pipeline, store
 from index.build import build_index
 from index.distributed import CRASH_ENV, check_address, ray_processor
 from index.errors import IndexStoreError
@@ -145,7 +145,7 @@ def test_cli_rejects_workers_without_ray(tmp_path):
 
 def test_unreachable_address_fails_fast_and_leaves_the_index(corpus, single, tmp_path):
     index = _copy(single, tmp_path / "index")
-    before, gens = store.current_generation(index), store.generations(index)
+    before, gens = generations.current_generation(index), generations.generations(index)
     t0 = time.monotonic()
     with pytest.raises(IndexStoreError, match=r"^The Ray cluster at 127\.0\.0\.1:1 cannot be reached") as err:
         build_index(corpus, index, full=True, processor=ray_processor("127.0.0.1:1"))
@@ -157,7 +157,7 @@ def test_unreachable_address_fails_fast_and_leaves_the_index(corpus, single, tmp
     assert time.monotonic() - t0 < 30
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [f"error: {err.value}"]
-    assert store.current_generation(index) == before and store.generations(index) == gens
+    assert generations.current_generation(index) == before and generations.generations(index) == gens
     store.load(index)
 
 
@@ -224,16 +224,16 @@ def test_worker_killed_mid_build_is_retried(corpus, single, tmp_path, monkeypatc
 
 def test_worker_that_keeps_dying_stops_the_build_in_one_sentence(corpus, single, tmp_path, monkeypatch, local_ray):
     index = _copy(single, tmp_path / "index")
-    before, gens = store.current_generation(index), store.generations(index)
+    before, gens = generations.current_generation(index), generations.generations(index)
     flag = tmp_path / "crash"
     flag.write_text("always")  # every try dies
     monkeypatch.setenv(CRASH_ENV, str(flag))
     with pytest.raises(IndexStoreError, match="died while processing releases") as err:
         build_index(corpus, index, full=True, processor=ray_processor(workers=2, batch_size=2, retries=0))
     assert "\n" not in str(err.value) and "index left as it was" in str(err.value)
-    assert store.current_generation(index) == before and store.generations(index) == gens
+    assert generations.current_generation(index) == before and generations.generations(index) == gens
     store.load(index)
     monkeypatch.delenv(CRASH_ENV)
     # The next build starts clean: no lock held, nothing half-written in the way.
     report = build_index(corpus, index, lock_timeout=0)
-    assert not report.written and store.current_generation(index) == before
+    assert not report.written and generations.current_generation(index) == before

@@ -10,7 +10,7 @@ from index import config
 from index.build import build_index
 from index.errors import CorpusError
 from index.ingest import add_files
-from index.converters.text import parse_file
+from index.converters import convert_with_skips
 from index.releases import read_corpus
 
 NBSP = "\u00a0"
@@ -37,8 +37,14 @@ SINGLE = (
 )
 
 
-def test_multi_release_layout_keeps_exact_text():
-    releases, skipped = parse_file(MULTI, "digest.txt")
+def parse_file(text: str, name: str, folder: Path):
+    """The releases of a .txt/.md file holding `text`, and those skipped."""
+    (folder / name).write_bytes(text.encode("utf-8"))
+    return convert_with_skips(folder / name, name)
+
+
+def test_multi_release_layout_keeps_exact_text(tmp_path):
+    releases, skipped = parse_file(MULTI, "digest.txt", tmp_path)
     assert skipped == []
     assert [r.title for r in releases] == ["Allies open a logistics hub in Gdańsk", "Ministers agree on air defence"]
     assert [r.source for r in releases] == ["NATO Press Office", "NATO Media Centre"]
@@ -51,18 +57,18 @@ def test_multi_release_layout_keeps_exact_text():
     assert first.release_id != second.release_id and first.sha256 != second.sha256
 
 
-def test_single_release_layout_keeps_exact_text():
-    (r,), skipped = parse_file(SINGLE, "noon.md")
+def test_single_release_layout_keeps_exact_text(tmp_path):
+    (r,), skipped = parse_file(SINGLE, "noon.md", tmp_path)
     assert skipped == []
     assert r.title == "Exercise Steadfast Noon begins"
     assert r.text == SINGLE[SINGLE.index("The annual"):].rstrip("\n")
     assert f"60{NBSP}aircraft" in r.text and "\u2018routine\u2019" in r.text
 
 
-def test_release_ids_are_stable_and_path_dependent():
-    a, _ = parse_file(SINGLE, "noon.md")
-    b, _ = parse_file(SINGLE, "noon.md")
-    c, _ = parse_file(SINGLE, "other.md")
+def test_release_ids_are_stable_and_path_dependent(tmp_path):
+    a, _ = parse_file(SINGLE, "noon.md", tmp_path)
+    b, _ = parse_file(SINGLE, "noon.md", tmp_path)
+    c, _ = parse_file(SINGLE, "other.md", tmp_path)
     assert a[0].release_id == b[0].release_id != c[0].release_id
     assert a[0].sha256 == c[0].sha256  # same content: a rename is recognised by its hash
 

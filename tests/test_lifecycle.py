@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import store
-from index.build import build_index, corpus_changed
+from index import bm25, generations, pipeline, store, writer
+from index.build import build_index
+from index.freshness import corpus_changed
 from index.errors import BuildLockedError, IndexStoreError
 from index.ingest import add_files
 
@@ -101,7 +102,7 @@ def rid_of(data: store.IndexData, path: str, title: str | None = None) -> str:
 
 
 def gen_folders(index: Path) -> list[str]:
-    return [g.name for g in store.generations(index)]
+    return [g.name for g in generations.generations(index)]
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_first_build_and_round_trip(base):
     assert report.full and report.written and report.releases == 5 and report.files == 4
     data = store.load(index)
     assert report.chunks_embedded == report.chunks == len(data.chunks) == data.vectors.ntotal
-    assert data.generation == report.generation == store.current_generation(index).name
+    assert data.generation == report.generation == generations.current_generation(index).name
     assert [r.path for r in data.releases.values()] == ["air-defence.md", "digest.txt", "digest.txt",
                                                         "logistics.txt", "long-report.txt"]
     long_id = rid_of(data, "long-report.txt")
@@ -147,7 +148,7 @@ def test_first_build_and_round_trip(base):
         for c in data.chunks.of_release(rid):
             assert c.text == r.text[c.start:c.end]
             assert 0 < c.n_tokens <= config.CHUNK_SETTINGS.max_tokens
-            assert embedder.fits_window(store.chunk_document(r, c))
+            assert embedder.fits_window(pipeline.chunk_document(r, c))
     # vectors are unit length and stored under the chunk ids
     ids = np.asarray(sorted(data.chunks), dtype=np.int64)
     vecs = data.vectors.reconstruct_batch(ids)
@@ -159,21 +160,21 @@ def test_first_build_and_round_trip(base):
     # the store records per-release hashes, the manifest every file's checksum and the FAISS index type
     manifest = store.read_manifest(index)
     assert list(store.release_hashes(index)) == list(data.releases)
-    assert set(store.FILES) <= set(manifest["files"])
+    assert set(generations.FILES) <= set(manifest["files"])
     assert manifest["vector_index"]["kind"] == "flat"  # exact while the index is small
     assert not corpus_changed(corpus, index)
 
 
 def test_unchanged_rebuild_writes_nothing(work):
     corpus, index = work
-    before = store.current_generation(index)
+    before = generations.current_generation(index)
     mtimes = {p: p.stat().st_mtime_ns for p in before.rglob("*")}
     t = time.perf_counter()
     report = build_index(corpus, index)
     assert time.perf_counter() - t < 5
     assert (report.added, report.changed, report.removed, report.unchanged, report.chunks_embedded) == (0, 0, 0, 5, 0)
     assert not report.written and report.generation == before.name
-    assert store.current_generation(index) == before
+    assert generations.current_generation(index) == before
     assert {p: p.stat().st_mtime_ns for p in before.rglob("*")} == mtimes
 
 
@@ -310,7 +311,7 @@ def _top(data: store.IndexData, query_vec: np.ndarray, k: int = 5):
 
 def _bm25_scores(data: store.IndexData, query: str) -> dict:
     """Every chunk's BM25 score for `query`, keyed by (path, start): ties make a top-k order ambiguous."""
-    docs, scores = data.bm25.retrieve(store.bm25_tokenize([query]), k=len(data.bm25_ids), show_progress=False)
+    docs, scores = data.bm25.retrieve(bm25.tokenize([query]), k=len(data.bm25_ids), show_progress=False)
     out = {}
     for d, score in zip(docs[0], scores[0]):
         c = data.chunks[data.bm25_ids[int(d)]]
@@ -381,7 +382,7 @@ def _truncate(path: Path) -> None:
 ])
 def test_corrupt_files_are_detected_at_load(base, tmp_path, name, damage):
     index = copy_index(base[1], tmp_path / "index")
-    damage(store.current_generation(index) / name)
+    damage(generations.current_generation(index) / name)
     with pytest.raises(IndexStoreError) as err:
         store.load(index)
     message = str(err.value)
@@ -392,14 +393,14 @@ def test_corrupt_files_are_detected_at_load(base, tmp_path, name, damage):
 @pytest.mark.parametrize("name", ["store.sqlite", "vectors.faiss", "vectors.f32"])
 def test_truncation_is_caught_even_without_checksums(base, tmp_path, name):
     index = copy_index(base[1], tmp_path / "index")
-    _truncate(store.current_generation(index) / name)
+    _truncate(generations.current_generation(index) / name)
     with pytest.raises(IndexStoreError, match="--full"):
         store.load(index, verify=False)
 
 
 def test_build_repairs_a_corrupt_index(work):
     corpus, index = work
-    _flip(store.current_generation(index) / "vectors.faiss")
+    _flip(generations.current_generation(index) / "vectors.faiss")
     report = build_index(corpus, index)
     assert report.full and report.written and "could not be reused" in report.note
     assert (report.added, report.changed, report.removed, report.unchanged) == (0, 0, 0, 5)
@@ -412,19 +413,19 @@ def test_a_full_disk_says_so_and_leaves_the_index_as_it_was(work, monkeypatch):
     corpus, index = work
     before, folders = store.load(index), gen_folders(index)
     (corpus / "summit.txt").write_text(SUMMIT, encoding="utf-8")
-    real_add = store.GenerationWriter.add
+    real_add = writer.GenerationWriter.add
 
     def add(self, *args, **kwargs):
         if self.n_releases == 3:  # part of the new generation is written when the disk fills
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_add(self, *args, **kwargs)
 
-    monkeypatch.setattr(store.GenerationWriter, "add", add)
+    monkeypatch.setattr(writer.GenerationWriter, "add", add)
     with pytest.raises(IndexStoreError, match="disk .* is full.*previous index is unchanged"):
         build_index(corpus, index)
     assert gen_folders(index) == folders  # the half-written generation is gone
     assert store.load(index).generation == before.generation
-    monkeypatch.setattr(store.GenerationWriter, "add", real_add)
+    monkeypatch.setattr(writer.GenerationWriter, "add", real_add)
     report = build_index(corpus, index)  # the next build starts clean
     assert report.added == 1 and len(store.load(index).releases) == 6
 
@@ -441,7 +442,7 @@ def test_a_forced_vector_index_kind_is_recorded_and_rebuilt_from_the_manifest(wo
     assert not build_index(corpus, index).written  # later builds keep the type asked for
     assert build_index(corpus, index, vector_kind="auto").written  # by size again: flat
     assert store.load(index).manifest["vector_index"]["kind"] == "flat"
-    gen = store.current_generation(index)  # a manifest that disagrees with the FAISS file is refused
+    gen = generations.current_generation(index)  # a manifest that disagrees with the FAISS file is refused
     manifest = json.loads((gen / "manifest.json").read_text())
     (gen / "manifest.json").write_text(json.dumps(dict(manifest, vector_index={"kind": "hnsw"})))
     with pytest.raises(IndexStoreError, match="FAISS index is 'flat', the manifest says 'hnsw'"):
@@ -554,7 +555,7 @@ def paused_builds(base, tmp_path_factory):
         build_index(corpus, index)
         _change_corpus(corpus, point)
         flag = root / point / "paused"
-        env = {store.PAUSE_ENV: f"{'embedding' if point == 'hold' else point}:{flag}", "OMP_NUM_THREADS": "1"}
+        env = {generations.PAUSE_ENV: f"{'embedding' if point == 'hold' else point}:{flag}", "OMP_NUM_THREADS": "1"}
         before = store.load(index)
         proc = _cli("build", "--corpus", str(corpus), "--index", str(index), "--json", env=env)
         runs[point] = dict(corpus=corpus, index=index, flag=flag, proc=proc, before=before)
@@ -669,13 +670,13 @@ def test_cli_device_and_vector_index_flags(work):
     import torch
 
     corpus, index = work
-    before = store.current_generation(index)
+    before = generations.current_generation(index)
     bad = ["bogus"] + ([] if torch.cuda.is_available() else ["cuda"])
     for device in bad:  # one sentence, exit 2, the index as it was
         proc = _cli("build", "--corpus", str(corpus), "--index", str(index), "--full", "--device", device)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 2 and out == "" and err.startswith("error: --device") and err.count("\n") == 1, err
-        assert store.current_generation(index) == before
+        assert generations.current_generation(index) == before
     proc = _cli("build", "--corpus", str(corpus), "--index", str(index), "--device", "cpu", "--vector-index", "ivf",
                 "--json")
     out, err = proc.communicate(timeout=120)

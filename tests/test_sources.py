@@ -153,11 +153,11 @@ def test_a_source_that_is_not_text_is_refused(built):
 
 def test_source_masks_are_computed_once_per_generation(built):
     _, a = built
-    retriever = a._current().retriever
-    f, unknown = retriever.source_filter([HARBOR])
-    assert not unknown and retriever.rows_from(f) is retriever.rows_from(retriever.source_filter([HARBOR.upper()])[0])
-    mask = retriever.rows_from(f)
-    assert mask.dtype == bool and len(mask) == len(retriever.chunk_ids) and 0 < mask.sum() < len(mask)
+    index = a._current().data
+    f, unknown = index.source_filter([HARBOR])
+    assert not unknown and index.rows_from(f) is index.rows_from(index.source_filter([HARBOR.upper()])[0])
+    mask = index.rows_from(f)
+    assert mask.dtype == bool and len(mask) == len(index.chunk_ids) and 0 < mask.sum() < len(mask)
 
 
 def test_qa_answer_takes_source(built, monkeypatch):

@@ -300,9 +300,7 @@ def build_app(
         except (CorpusError, IndexStoreError, OSError) as exc:
             text = f"The rebuild failed: {exc}"
         else:
-            text = report.summary() if hasattr(report, "summary") else (
-                f"{report.added} added, {report.changed} changed, {report.removed} removed, "
-                f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s.")
+            text = report.summary()
         return statuses.markup(fresh=True), f'<div class="qa-build-log">{render.escape(text)}</div>'
 
     def upload(files: list[str] | None, request: gr.Request, progress=gr.Progress()):

@@ -18,8 +18,10 @@ import json
 from pathlib import Path
 
 from .. import config
+from ..dates import find_date
 from ..errors import CorpusError
-from ..releases import Release, find_date, release_id_for
+from ..files import size_text
+from ..types import Release, release_hash, release_id_for
 
 #: suffix -> converter module (index/converters/<name>.py)
 CONVERTERS = {".txt": "text", ".md": "text", ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx",
@@ -28,7 +30,8 @@ CONVERTERS = {".txt": "text", ".md": "text", ".html": "html", ".htm": "html", ".
 IN_PROCESS = {"text"}
 #: Bump when a converter's output changes: recorded in the manifest, so the next build re-reads every file
 #: (releases whose text came out the same keep their vectors).
-VERSION = 1
+VERSION = 2  # 2: one release-hash rule for every format (.txt/.md releases had their own)
+#: a fetched page's sidecar is `NAME.html` + this (written by index.fetch)
 SIDECAR_SUFFIX = ".meta.json"
 _CACHE: dict[tuple, list[Release]] = {}
 _CACHE_MAX = 20_000
@@ -58,10 +61,6 @@ def unknown_reason(relpath: str) -> str:
             f"(the formats read are {', '.join(config.CORPUS_SUFFIXES)}).")
 
 
-def _size_text(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f}".rstrip("0").rstrip(".") + " MB"
-
-
 def _sidecar(path: Path, relpath: str) -> tuple[dict, str]:
     """A fetched page's sidecar (its fields, the sha256 of its bytes), or ({}, "") when there is none."""
     side = path.with_name(path.name + SIDECAR_SUFFIX)
@@ -82,6 +81,7 @@ def _sidecar(path: Path, relpath: str) -> tuple[dict, str]:
 
 
 def _release(relpath: str, doc: dict, meta: dict, meta_sha: str, ordinal: int = 0) -> Release:
+    """A converter's document as a release: the one rule for its title, date, URL, source, id and hash."""
     text = doc["text"]
     title = " ".join((doc.get("title") or "").split()) or str(meta.get("title") or "").strip()
     if not title:
@@ -89,9 +89,23 @@ def _release(relpath: str, doc: dict, meta: dict, meta_sha: str, ordinal: int = 
     day = find_date(text[:2000]) or find_date(title) or doc.get("date") or meta.get("date") or None
     url = str(meta.get("url") or "") or doc.get("url") or ""
     source = str(meta.get("source") or "") or doc.get("source") or ""
-    digest = hashlib.sha256(json.dumps([title, source, text, day, url, meta_sha]).encode("utf-8")).hexdigest()
     return Release(release_id=release_id_for(relpath, title, ordinal), title=title, text=text, path=relpath,
-                   source=source, date=day, sha256=digest, url=url)
+                   source=source, date=day, sha256=release_hash(title, source, text, day, url, meta_sha), url=url)
+
+
+def _releases(relpath: str, docs: list[dict], meta: dict, meta_sha: str) -> tuple[list[Release], list[tuple[str, str]]]:
+    """The releases of a file's documents; a document with no body is skipped, named (a .txt may hold several)."""
+    if not docs:
+        return [], [(relpath, "the file is empty")]
+    releases, skipped, seen = [], [], {}
+    for doc in docs:
+        if not doc["text"]:
+            skipped.append((relpath, f"the release '{doc.get('title') or ''}' has no body"))
+            continue
+        key = " ".join((doc.get("title") or "").split())
+        ordinal = seen[key] = seen.get(key, -1) + 1  # releases of one title in a file: 0, 1, ...
+        releases.append(_release(relpath, doc, meta, meta_sha, ordinal))
+    return releases, skipped
 
 
 def convert(path: str | Path, relpath: str | None = None) -> list[Release]:
@@ -116,7 +130,7 @@ def convert_with_skips(path: str | Path, relpath: str | None = None) -> tuple[li
     except OSError as exc:
         raise CorpusError(f"{relpath} could not be opened ({exc.strerror or exc}).") from None
     if stat.st_size > lim["max_bytes"]:
-        raise CorpusError(f"{relpath} is {_size_text(stat.st_size)}, larger than the {_size_text(lim['max_bytes'])} "
+        raise CorpusError(f"{relpath} is {size_text(stat.st_size)}, larger than the {size_text(lim['max_bytes'])} "
                           "a release file may be; split it into smaller files.")
     meta, meta_sha = _sidecar(path, relpath)
     if kind in IN_PROCESS:
@@ -126,18 +140,13 @@ def convert_with_skips(path: str | Path, relpath: str | None = None) -> tuple[li
             data = path.read_bytes()
         except OSError as exc:
             raise CorpusError(f"{relpath} could not be opened ({exc.strerror or exc}).") from None
-        releases, skipped = text.convert(data, relpath)
-        if meta:
-            releases = [_release(relpath, {"title": r.title, "text": r.text, "source": r.source}, meta, meta_sha, i)
-                        for i, r in enumerate(releases)]
-        return releases, skipped
+        return _releases(relpath, text.convert(data, relpath), meta, meta_sha)
     key = (str(path.resolve()), relpath, stat.st_size, stat.st_mtime_ns, meta_sha, VERSION)
     if key in _CACHE:
         return list(_CACHE[key]), []
     from . import worker
 
-    docs = worker.read(kind, str(path), relpath, lim)
-    releases = [_release(relpath, doc, meta, meta_sha, i) for i, doc in enumerate(docs)]
+    releases, _ = _releases(relpath, worker.read(kind, str(path), relpath, lim), meta, meta_sha)
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
     _CACHE[key] = releases

@@ -201,7 +201,7 @@ def convert(data: bytes, name: str, limits: dict) -> list[dict]:
         paragraphs[first] = paragraphs[first][len(title):].strip()
         first = None if paragraphs[first] else first
     if title and first is not None:  # above the heading, small print with no date is a letterhead
-        from ..releases import find_date
+        from ..dates import find_date
 
         above = [i for i in range(first) if all(line in small for line in pages[first_page][i])
                  and not find_date(paragraphs[i])] if first <= len(pages[first_page]) else []

@@ -1,5 +1,7 @@
 """`.txt` / `.md` files: read in the build's own process (cheap), text kept exactly as written.
 
+Like every converter it returns documents (title, text, source); `index.converters` makes them releases.
+
 Two layouts are understood:
 - several releases in one file, each as a title line, a blank line, a `Source: ...` line,
   then the body up to the next such header;
@@ -10,7 +12,6 @@ from __future__ import annotations
 import re
 
 from ..errors import CorpusError
-from ..releases import Release, content_hash, find_date, release_id_for
 
 _SOURCE = re.compile(r"^Source:\s*(.*)$")
 
@@ -37,8 +38,9 @@ def _line_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def parse_file(text: str, relpath: str) -> tuple[list[Release], list[tuple[str, str]]]:
-    """Split one file's text into releases; returns (releases, skipped)."""
+def parse(text: str, name: str) -> list[dict]:
+    """Split one file's text into documents (title, text, source), in file order; a release with no body
+    comes back with empty text (the caller skips it, naming it)."""
     lines = _line_spans(text)
     raw = [text[s:e] for s, e in lines]
     headers = [
@@ -55,32 +57,14 @@ def parse_file(text: str, relpath: str) -> tuple[list[Release], list[tuple[str, 
     else:
         first = next((i for i, line in enumerate(raw) if line.strip()), None)
         if first is None:
-            return [], [(relpath, "the file is empty")]
+            return []
         title = raw[first].strip().lstrip("#").strip()
         pieces.append((title, "", lines[first][1], len(text)))
-
-    releases, skipped, seen = [], [], {}
-    for title, source, start, end in pieces:
-        # Trim the blank lines around the body but keep its characters exactly.
-        body = text[start:end]
-        body = body.strip()
-        if not body:
-            skipped.append((relpath, f"the release '{title}' has no body"))
-            continue
-        ordinal = seen.get(title, 0)
-        seen[title] = ordinal + 1
-        releases.append(Release(
-            release_id=release_id_for(relpath, title, ordinal),
-            title=title,
-            text=body,
-            path=relpath,
-            source=source,
-            date=find_date(body[:2000]) or find_date(title),
-            sha256=content_hash(title, source, body),
-        ))
-    return releases, skipped
+    # the blank lines around a body are trimmed, its characters kept exactly
+    return [{"title": title, "text": text[start:end].strip(), "source": source}
+            for title, source, start, end in pieces]
 
 
-def convert(data: bytes, name: str) -> tuple[list[Release], list[tuple[str, str]]]:
-    """The releases of one .txt/.md file's bytes, and the releases in it skipped (no body)."""
-    return parse_file(decode(data, name), name)
+def convert(data: bytes, name: str, limits: dict | None = None) -> list[dict]:
+    """The documents of one .txt/.md file's bytes (see `parse`)."""
+    return parse(decode(data, name), name)
