@@ -21,10 +21,13 @@ import gradio as gr
 
 from . import render
 from .access import WRONG_PASSWORD_DELAY_S, AccessPolicy
-from .gate import BUSY_MESSAGE, Gate
+from .gate import Gate
 from .api import (  # noqa: F401  (re-exported: the ask function lives in ui.api, free of gradio)
     DEFAULT_EXAMPLES,
     MAX_EXAMPLES,
+    Asker,
+    Busy,
+    Refusal,
     answer_to_dict,
     ask_answer,
     message_dict,
@@ -171,8 +174,8 @@ def build_app(
     """
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
     policy = policy or AccessPolicy()
-    gate = Gate(ASK_CONCURRENCY if ask_concurrency is None else ask_concurrency,
-                ASK_QUEUE_SIZE if ask_queue_size is None else ask_queue_size, wait_s=ASK_WAIT_S)
+    asker = Asker(assistant, Gate(ASK_CONCURRENCY if ask_concurrency is None else ask_concurrency,
+                                  ASK_QUEUE_SIZE if ask_queue_size is None else ask_queue_size, wait_s=ASK_WAIT_S))
     statuses = StatusCache(assistant)
     status0, _ = statuses.get()
     corpus_path = Path(corpus_dir or (status0 or {}).get("corpus_dir") or _cfg().corpus_dir())
@@ -191,29 +194,28 @@ def build_app(
         unsure), message and sources (each with release_id, title, date, text, score, start, end).
         When too many questions are waiting, the message says the assistant is busy.
         """
-        with gate.admit() as admitted:
-            if not admitted:
-                return message_dict("" if question is None else str(question), BUSY_MESSAGE)
-            return ask_answer(assistant, question, history, since, until, source)
+        try:
+            return asker(question, history, since, until, source)
+        except (Busy, Refusal) as exc:
+            return message_dict("" if question is None else str(question), exc.message)
 
     def respond(question: str, turns: list[dict], since: str | None = None, until: str | None = None,
                 source: list[str] | None = None):
         question = question or ""
         turns = list(turns or [])
         history = [[t["question"], t["answer"]["answer"]] for t in turns if t.get("answer") is not None]
-        result = ask(question, history, since, until, source)  # a bad range or source: one sentence in the chat
-        if not result["sources"] and not result["answered"] and result["message"]:
-            # nothing was attempted: an empty/overlong question, no index, or too many waiting
+        try:
+            answer = asker(question, history, since, until, source)
+        except Busy as exc:  # the question stays in the box to send again
+            gr.Warning(exc.message)
+            return (gr.skip(),) * 6
+        except Refusal as exc:  # nothing was attempted: one sentence in the chat (a bad range or source...)
             if not question.strip():
-                gr.Info(result["message"])
+                gr.Info(exc.message)
                 return (gr.skip(),) * 6
-            if result["message"] == BUSY_MESSAGE:  # the question stays in the box to send again
-                gr.Warning(BUSY_MESSAGE)
-                return (gr.skip(),) * 6
-            reply, answer = render.message_html(result["message"]), None
+            reply, answer = render.message_html(exc.message), None
         else:
-            answer = result
-            reply = render.answer_html(result, title=result["title"], date=result["date"])
+            reply = render.answer_html(answer, title=answer["title"], date=answer["date"])
         turns.append({"question": question, "answer": answer, "reply": reply})
         return _outputs(turns, answer, clear_box=True)
 
@@ -473,6 +475,7 @@ def build_app(
         gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=None)
 
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    demo.asker = asker  # launch() serves it as POST /api/ask too, behind the same gate
     return demo
 
 
@@ -511,15 +514,19 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *,
     """Start `demo` with the app's theme and CSS; returns the local URL.
 
     With block=False the server runs in a background thread (call demo.close() to stop it);
-    with block=True this call returns only when the server stops.
+    with block=True this call returns only when the server stops. The server also answers
+    `POST /api/ask` (ui.http_api), behind the same `auth` as the app.
     """
     import index.config as cfg
 
-    _, url, _ = demo.launch(
+    from .http_api import add_json_api
+
+    app, url, _ = demo.launch(
         server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
         theme=_theme(), css=CSS, footer_links=["api", "gradio"],
         max_file_size=4 * cfg.MAX_UPLOAD_BYTES, **kwargs,
     )
+    add_json_api(app, demo.asker, kwargs.get("auth"))
     if block:
         demo.block_thread()
     return url
