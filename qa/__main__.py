@@ -11,8 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qa", description="Ask the release index a question.")
     parser.add_argument("question", nargs="+", help="the question (quote it)")
     parser.add_argument("--index", help="index folder (default: $QA_INDEX_DIR or .index/)")
-    parser.add_argument("--since", metavar="YYYY-MM-DD", help="only releases dated on or after this day")
-    parser.add_argument("--until", metavar="YYYY-MM-DD", help="only releases dated on or before this day")
+    parser.add_argument("--since", metavar="DAY", help="only releases dated on or after this day (2024-06-20, "
+                        "'20 June', 20/06/2024)")
+    parser.add_argument("--until", metavar="DAY", help="only releases dated on or before this day")
     parser.add_argument("--source", action="append", metavar="NAME",
                         help="only releases from this source (any case; repeat for several)")
     parser.add_argument("--json", action="store_true", help="print the whole answer as JSON")

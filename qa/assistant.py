@@ -7,9 +7,8 @@ the generation it started with.
 from __future__ import annotations
 
 import os
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,7 +22,7 @@ from index.releases import Release
 from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
-from .question import analyse
+from .question import analyse, resolve_days, typed_day
 from .reader import Reader, check_reader, precision_of
 from .retrieve import DateRange, Retriever, SourceFilter, join_names
 from .windows import evidence_bounds, make_windows, read
@@ -57,28 +56,28 @@ def check_question(question) -> str:
     return text
 
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_day(value, name: str) -> str | None:
-    """`value` (an ISO 'YYYY-MM-DD' string or a date; None or blank for none) as an ISO day."""
+def _day(value, name: str, known_dates: Iterable[str]) -> str | None:
+    """`value` (a date, or a day as typed: "2024-06-26", "26 June", "june 26", "June 26, 2024", "26/06/2024";
+    None or blank for none) as an ISO day; a day without a year takes the releases' year (resolve_days), the
+    earliest candidate for since and the latest for until, so the range is never narrower than asked."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, date):
         return value.isoformat()[:10]
     text = str(value).strip()
-    try:
-        if not _ISO_DAY.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise InvalidQuestion(f"The {name} date {text!r} is not an ISO date; write it as YYYY-MM-DD, like "
-                              f"2024-06-26.") from None
+    mention = typed_day(text)
+    days = resolve_days([mention], known_dates) if mention else ()
+    if not days:
+        raise InvalidQuestion(f"The {name} date {text!r} is not a date; write it like 2024-06-26, 26 June 2024 or "
+                              f"26/06/2024 (day first).")
+    return days[0] if name == "since" else days[-1]
 
 
-def check_date_range(since=None, until=None) -> DateRange | None:
-    """The range of release dates to search (ISO days, inclusive), None when neither end is given."""
-    lo, hi = _iso_day(since, "since"), _iso_day(until, "until")
+def check_date_range(since=None, until=None, known_dates: Iterable[str] = ()) -> DateRange | None:
+    """The range of release dates to search (ISO days, inclusive), None when neither end is given; `known_dates`
+    (the releases' dates) give a day typed without a year its year."""
+    known_dates = list(known_dates)
+    lo, hi = _day(since, "since", known_dates), _day(until, "until", known_dates)
     if lo is None and hi is None:
         return None
     if lo is not None and hi is not None and lo > hi:
@@ -191,7 +190,7 @@ class Assistant:
     # -- public API --------------------------------------------------------
     def ask(self, question: str, history=None, since=None, until=None, source=None) -> Answer:
         """Answer `question`; `history` is a list of earlier (question, answer) pairs; `since` /
-        `until` (ISO days, inclusive) keep the search to releases dated in that range; `source` (a
+        `until` (days, inclusive: "2024-06-26", "26 June", "26/06/2024") keep the search to releases dated in that range; `source` (a
         source's name or a list of names, any case) to releases from those sources."""
         return self.ask_traced(question, history, since, until, source)[0]
 
@@ -201,8 +200,8 @@ class Assistant:
         from index.embedder import encode_query
 
         text = check_question(question)
-        window = check_date_range(since, until)
         gen = self._current()
+        window = check_date_range(since, until, gen.retriever.dates)
         check_range_holds_releases(gen.retriever, window)
         sources = check_sources(gen.retriever, source)
         check_filters_hold_releases(gen.retriever, window, sources)

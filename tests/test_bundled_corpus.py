@@ -175,15 +175,28 @@ def test_since_until_accept_dates_and_blanks(nato):
     assert r.answered and "Mark Rutte" in r.text and all(s.date >= "2024-06-26" for s in r.sources)
 
 
+@pytest.mark.parametrize("since, until", [
+    ("june 26", "26 June"), ("26/06/2024", "June 26, 2024"), ("2024-06-26", "26.06.2024"), ("26th of June", "06/26/2024"),
+])
+def test_since_until_read_days_as_people_type_them(nato, since, until):
+    """A day without a year takes the releases' year, as in questions; numbers are read day first."""
+    _, a = nato
+    r = a.ask("Who will succeed Jens Stoltenberg as Secretary General?", since=since, until=until)
+    assert r.answered and r.text == "Mark Rutte" and {s.date for s in r.sources} == {"2024-06-26"}
+
+
 def _one_sentence(message: str) -> bool:
     return message.endswith(".") and "\n" not in message and ". " not in message
 
 
 @pytest.mark.parametrize("since, until, fragment", [
     ("2024-06-27", "2024-06-20", "backwards"),
-    ("26 June", None, "not an ISO date"),
-    (None, "2024-6-26", "not an ISO date"),
-    ("2024-02-30", None, "not an ISO date"),
+    ("26 Juin", None, "since date '26 Juin' is not a date"),
+    (None, "2024-6-26", "until date '2024-6-26' is not a date"),
+    ("2024-02-30", None, "not a date"),
+    ("31/06/2024", None, "not a date"),
+    ("24 to 26 June", None, "not a date"),
+    ("june 27", "june 26", "backwards: since \\(2024-06-27\\) is after until \\(2024-06-26\\)"),
     ("2024-07-01", "2024-07-31", "No release is dated from 2024-07-01 to 2024-07-31"),
     ("2025-01-01", None, "No release is dated from 2025-01-01 on"),
 ])
@@ -243,7 +256,7 @@ def test_cli_dates_and_label(nato):
     d = json.loads(js.stdout)
     assert d["text"] == "Mark Rutte" and d["label"] in LABELS and isinstance(d["score"], float)
     for args, fragment in ((["--since", "2024-06-28", "--until", "2024-06-01"], "backwards"),
-                           (["--since", "yesterday"], "not an ISO date"),
+                           (["--since", "yesterday"], "not a date"),
                            (["--until", "2023-12-31"], "No release is dated")):
         bad = _cli("Who will succeed Jens Stoltenberg?", "--index", str(index_dir), *args)
         assert bad.returncode == 2 and fragment in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

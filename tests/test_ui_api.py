@@ -76,7 +76,8 @@ def test_date_range_keeps_to_releases_in_it(client):
 
 @pytest.mark.parametrize("since, until, fragment", [
     ("2024-07-01", "2024-06-01", "backwards"),
-    ("26/06/2024", "", "not an ISO date"),
+    ("2024-13-45", "", "not a date"),
+    ("", "someday", "not a date"),
     ("2030-01-01", None, "No release is dated"),
 ])
 def test_bad_date_range_gets_one_sentence(client, since, until, fragment):
@@ -276,7 +277,7 @@ def test_api_ask_takes_history_dates_and_source(ui_server):
     status, r = post(ui_server.url, {"question": "When does he take office?", "history": [[Q, "Mark Rutte"]]})
     assert status == 200 and r["answer"] == "1 October 2024"
     status, r = post(ui_server.url, {"question": "How many books does the Eastside branch hold?",
-                                     "since": "2024-03-01", "until": "2024-03-31", "source": ["City of Riverside"]})
+                                     "since": "march 1", "until": "31/03/2024", "source": ["City of Riverside"]})
     assert status == 200 and r["answer"] == "40,000" and {s["date"] for s in r["sources"]} == {"2024-03-14"}
 
 

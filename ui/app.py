@@ -91,6 +91,7 @@ mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 .qa-admin-refused { color: #b91c1c; }
 .qa-admin-note { font-size: .95em; opacity: .85; }
 .qa-empty { opacity: .7; }
+.qa-date-note { font-size: .85em; opacity: .8; margin: .2em 0 0 0; }
 .qa-confidence { font-weight: 600; cursor: help; border-bottom: 1px dotted currentColor; }
 .qa-confident { color: #15803d; }
 .qa-likely { color: #b45309; }
@@ -384,15 +385,20 @@ def build_app(
                         elem_id="question", scale=6, lines=1, max_lines=4, autofocus=True, submit_btn=False,
                     )
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                # off (empty) by default: every release is searched; qa checks the dates and sources
+                # off (empty) by default: every release is searched; qa reads and checks the dates and sources.
+                # Plain text boxes, so whatever is typed is sent and read or refused in the chat (gr.DateTime
+                # kept its last value that looked like YYYY-MM-DD, so "june 20" was ignored or drew a stale refusal)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=240):
                         with gr.Accordion("Release dates", open=False, elem_id="date-range"):
                             with gr.Row():
-                                since_box = gr.DateTime(label="From", include_time=False, type="string", elem_id="since",
-                                                        info="inclusive; empty: from the first release")
-                                until_box = gr.DateTime(label="To", include_time=False, type="string", elem_id="until",
-                                                        info="inclusive; empty: up to the last release")
+                                since_box = gr.Textbox(label="From (inclusive)", lines=1, max_lines=1, elem_id="since",
+                                                       placeholder="e.g. 20 June")
+                                until_box = gr.Textbox(label="To (inclusive)", lines=1, max_lines=1, elem_id="until",
+                                                       placeholder="e.g. 26/06/2024")
+                            gr.HTML('<p class="qa-date-note">Empty: no limit. A day as 2024-06-20, 20 June or '
+                                    "20/06/2024 (day first); without a year, the releases' year.</p>",
+                                    elem_id="date-note", js_on_load=None)
                     with gr.Column(scale=2, min_width=200):
                         with gr.Accordion("Sources", open=False, elem_id="source-filter"):
                             choices0 = source_choices(assistant)
