@@ -1,9 +1,11 @@
 """The bundled corpus (the nine NATO releases of June 2024) and questions about dates, on the real
-model, FAISS index and spaCy annotations of an index built here from the project's own corpus/."""
+model, FAISS index and spaCy annotations of an index built here from the project's bundled release file
+(copied alone: nothing a user added to corpus/ counts)."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,16 +42,30 @@ ROOT_ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 # -- the corpus as shipped ---------------------------------------------------------------------
 
-def test_the_default_corpus_is_the_nato_file_alone(monkeypatch):
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory) -> Path:
+    """A folder holding the bundled release file alone: what a user added to corpus/ (uploads, their own
+    releases) is not part of these tests."""
+    folder = tmp_path_factory.mktemp("bundled")
+    shutil.copy(BUNDLED, folder / BUNDLED.name)
+    return folder
+
+
+def test_the_default_corpus_ships_the_nato_file_alone(monkeypatch):
     monkeypatch.delenv("QA_CORPUS_DIR", raising=False)
     assert config.corpus_dir() == ROOT / "corpus"
-    assert sorted(p.name for p in (ROOT / "corpus").iterdir()) == [BUNDLED.name]
+    assert config.uploads_dir() == ROOT / "corpus" / "uploads"
+    git = subprocess.run(["git", "ls-files", "corpus"], cwd=ROOT, capture_output=True, text=True)
+    if git.returncode == 0:  # a git checkout: the file is all it tracks there, and uploads are ignored
+        assert git.stdout.split() == [f"corpus/{BUNDLED.name}"]
+        ignored = subprocess.run(["git", "check-ignore", "-q", "corpus/uploads/release.txt"], cwd=ROOT)
+        assert ignored.returncode == 0
     if SHARED.exists():
         assert BUNDLED.read_bytes() == SHARED.read_bytes()
 
 
-def test_bundled_corpus_parses_into_its_nine_releases_verbatim():
-    report = read_corpus(ROOT / "corpus")
+def test_bundled_corpus_parses_into_its_nine_releases_verbatim(bundled):
+    report = read_corpus(bundled)
     assert report.skipped == []
     assert [(r.title, r.date) for r in report.releases] == RELEASES
     raw = BUNDLED.read_text(encoding="utf-8")
@@ -102,10 +118,10 @@ def test_a_day_without_a_year_takes_the_corpus_years():
 # -- questions on the bundled corpus -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def nato(tmp_path_factory):
-    """The index of the project's corpus folder, built here (not the developer's .index/)."""
+def nato(bundled, tmp_path_factory):
+    """The index of the bundled release file, built here (not the developer's .index/)."""
     index_dir = tmp_path_factory.mktemp("nato") / "index"
-    report = build_index(ROOT / "corpus", index_dir)
+    report = build_index(bundled, index_dir)
     assert report.releases == 9
     return index_dir, qa.Assistant(index_dir)
 

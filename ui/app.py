@@ -323,7 +323,7 @@ def build_app(
                 note=f"{len(paths)} files were chosen, more than the {MAX_UPLOAD_FILES} one upload can add; "
                      "nothing was added, so add them in smaller groups."), None
         try:
-            rep = add_files(paths, corpus_dir=corpus_path)
+            rep = add_files(paths, corpus_dir=corpus_path, folder=_cfg().uploads_dir(corpus_path))
         except (CorpusError, OSError) as exc:
             return statuses.markup(fresh=True), render.ingest_html(note=f"The files could not be added: {exc}"), None
         accepted, refused = list(rep.accepted), list(rep.refused)
@@ -360,6 +360,8 @@ def build_app(
 
     def _folders_html() -> str:
         return (f'<p class="qa-folders">Corpus folder: <code>{render.escape(corpus_path)}</code><br>'
+                f"Uploads are saved in: <code>{render.escape(_cfg().uploads_dir(corpus_path))}</code> "
+                f"(indexed with the corpus; git ignores it)<br>"
                 f"Index folder: <code>{render.escape(index_path)}</code></p>")
 
     # ---- layout ---------------------------------------------------------------------------
@@ -506,7 +508,8 @@ def _refused_html(sentence: str) -> str:
 def _upload_label() -> str:
     cfg = _cfg()
     size = f"{cfg.MAX_UPLOAD_BYTES / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
-    return (f"Add releases ({', '.join(cfg.CORPUS_SUFFIXES)}; up to {MAX_UPLOAD_FILES} files of at most {size} MB each)")
+    return (f"Add releases ({', '.join(cfg.CORPUS_SUFFIXES)}; up to {MAX_UPLOAD_FILES} files of at most {size} MB each; "
+            f"saved in the corpus folder's {cfg.UPLOADS_SUBDIR}/, which git ignores)")
 
 
 def _cfg():
