@@ -22,6 +22,7 @@ from index.releases import Release
 from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
+from .language import foreign_language
 from .question import analyse, resolve_days, typed_day
 from .reader import Reader, check_reader, precision_of
 from .retrieve import DateRange, Retriever, SourceFilter, join_names
@@ -31,6 +32,16 @@ MAX_QUESTION_CHARS = 1000
 N_SOURCES = 5
 #: added to the sentences of a release that holds an earlier answer of the conversation
 HISTORY_BOOST = 0.15
+
+
+def no_answer_message(question: str) -> str:
+    """Why there is no answer: that the assistant reads English, when the question is confidently in another
+    language (qa.language), else that the releases do not seem to answer it; the closest passages are shown."""
+    language = foreign_language(question)
+    if language:
+        return (f"This question seems to be in {language}, and the assistant reads English questions only; "
+                "ask it in English (the closest passages are shown).")
+    return "The releases do not seem to answer this question; the closest passages are shown."
 
 
 class InvalidQuestion(ValueError):
@@ -227,7 +238,7 @@ class Assistant:
         if best is None or conf < self.threshold:
             return Answer(text, "", release.text[ev_s:ev_e], False, conf, sources, release.release_id,
                           None, None, ev_s, ev_e, label=cal.label(conf),
-                          message="The releases do not seem to answer this question; the closest passages are shown."), trace
+                          message=no_answer_message(text)), trace
         return Answer(text, release.text[best.start:best.end], release.text[ev_s:ev_e], True, conf, sources,
                       release.release_id, best.start, best.end, ev_s, ev_e, label=cal.label(conf)), trace
 

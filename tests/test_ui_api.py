@@ -347,3 +347,20 @@ def test_api_ask_says_busy_at_once_instead_of_hanging(guarded_server):
         assert seconds < 5.0
     status, r = post(guarded_server.url, {"question": Q}, user=("alice", "wonderland"))
     assert status == 200 and r["answer"] == "Mark Rutte"
+
+
+@pytest.mark.parametrize("question, language", [
+    ("Qui va succéder à Jens Stoltenberg comme secrétaire général ?", "French"),
+    ("Wer wird Nachfolger von Jens Stoltenberg?", "German"),
+    ("¿Cuántos libros tiene la nueva biblioteca?", "Spanish"),
+])
+def test_question_in_another_language_says_the_assistant_reads_english(ui_server, question, language):
+    status, r = post(ui_server.url, {"question": question})
+    assert status == 200 and not r["answered"] and r["sources"], "the closest passages are still shown"
+    assert r["message"] == (f"This question seems to be in {language}, and the assistant reads English questions "
+                            "only; ask it in English (the closest passages are shown).")
+
+
+def test_english_question_without_an_answer_says_nothing_of_language(ui_server):
+    status, r = post(ui_server.url, {"question": "How many moons does Jupiter have?"})
+    assert status == 200 and not r["answered"] and "English" not in r["message"] and r["sources"]
