@@ -280,7 +280,8 @@ def test_upload_then_rebuild_while_the_chat_keeps_answering(page, ui_corpus, tmp
     assert "harbour.txt" in report.locator(".qa-accepted").inner_text()
     refused = report.locator(".qa-refused").inner_text()
     assert "notes.pdf" in refused and "damaged PDF" in refused  # a PDF is read now; a broken one is refused
-    assert (ui_corpus / "harbour.txt").exists() and not (ui_corpus / "notes.pdf").exists()
+    uploads = ui_corpus / "uploads"  # uploads are saved in the corpus folder's uploads/
+    assert (uploads / "harbour.txt").exists() and not (uploads / "notes.pdf").exists()
     page.locator("#index-status").filter(has_text=f"{before + 1} releases").wait_for(timeout=30_000)
     # the new release is searched without a restart
     ask_in_page(page, "How many passengers can the Kelby ferry terminal handle?")
