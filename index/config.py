@@ -30,6 +30,8 @@ EMBED_BATCH = {"cpu": 32, "gpu": 256}
 
 #: Largest upload accepted by the app, in bytes.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: The corpus's subfolder the app's uploads are saved in (indexed with the corpus; git ignores corpus/uploads/).
+UPLOADS_SUBDIR = "uploads"
 #: `python -m index fetch`: seconds to wait on a server, seconds for one whole download, most bytes of
 #: one feed or page, and the User-Agent sent.
 FETCH_TIMEOUT_S = 20.0
@@ -66,6 +68,12 @@ def corpus_dir(override: str | os.PathLike | None = None) -> Path:
     """The corpus folder: explicit argument, else $QA_CORPUS_DIR, else `<project>/corpus`."""
     value = override or os.environ.get("QA_CORPUS_DIR")
     return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "corpus"
+
+
+def uploads_dir(corpus: str | os.PathLike | None = None) -> Path:
+    """Where the app saves uploaded releases: UPLOADS_SUBDIR of the corpus folder (`corpus_dir(corpus)`),
+    so they are indexed with it and stay out of what git tracks."""
+    return corpus_dir(corpus) / UPLOADS_SUBDIR
 
 
 def index_dir(override: str | os.PathLike | None = None) -> Path:

@@ -81,8 +81,9 @@ def _corpus_texts(corpus: Path) -> dict[str, tuple[str, str, bool]]:
 
 
 def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
-              names: list[str] | None = None) -> IngestReport:
-    """Copy the release files at `paths` into the corpus, under `names` (default: their own names).
+              names: list[str] | None = None, folder: str | Path | None = None) -> IngestReport:
+    """Copy the release files at `paths` into `folder` (a folder of the corpus, default the corpus itself; the app
+    uses config.uploads_dir), under `names` (default: their own names).
 
     Refused, with the reason: names that are not plain file names of a format read as releases
     (config.CORPUS_SUFFIXES) inside the corpus folder (or hidden ones), files over
@@ -91,6 +92,7 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
     whitespace aside) is already in the corpus or earlier in the same upload.
     """
     corpus = config.corpus_dir(corpus_dir)
+    target = Path(folder) if folder is not None else corpus
     paths = [Path(p) for p in paths]
     if names is None:
         names = [p.name for p in paths]
@@ -102,7 +104,7 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
     ready: list[tuple[str, bytes]] = []
 
     for path, name in zip(paths, names):
-        why = name_problem(name, corpus)
+        why = name_problem(name, target)
         data = b""
         if why is None:
             try:
@@ -124,7 +126,7 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
             if why is None and not releases:
                 detail = skipped[0][1] if skipped else "it holds no text"
                 why = f"it holds no release with a body ({detail}); add the release's text below its title."
-        if why is None and (os.path.lexists(corpus / name) or name in taken):
+        if why is None and (os.path.lexists(target / name) or name in taken):
             why = (f"a file named {name} is already in the corpus; rename the upload or remove the old file first."
                    if name not in taken else f"two uploaded files are both named {name}; rename one of them.")
         if why is None:
@@ -149,15 +151,15 @@ def add_files(paths: list[str | Path], corpus_dir: str | Path | None = None,
             report.refused.append((name, why))
 
     if ready:
-        corpus.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
     for name, data in ready:
         try:
-            write_atomic(corpus / name, data, replace=False, prefix="upload")
+            write_atomic(target / name, data, replace=False, prefix="upload")
             report.accepted.append(name)
         except FileExistsError:
             report.refused.append((name, f"a file named {name} appeared in the corpus meanwhile; rename the upload."))
         except OSError as exc:
             report.refused.append((name, f"it could not be written to the corpus ({exc.strerror or exc})."))
     if report.accepted:
-        fsync_dir(corpus)
+        fsync_dir(target)
     return report

@@ -7,9 +7,8 @@ the generation it started with.
 from __future__ import annotations
 
 import os
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,7 +25,8 @@ from index.types import DateRange, Release, SourceFilter, join_names
 from .answer import Answer, Source
 from .calibration import Calibration
 from .followup import normalise_history, previous_answers, with_context
-from .question import analyse
+from .language import foreign_language
+from .question import analyse, resolve_days, typed_day
 from .reader import Reader, check_reader, precision_of
 from .retrieve import Retriever
 from .windows import evidence_bounds, make_windows, read
@@ -35,6 +35,16 @@ MAX_QUESTION_CHARS = 1000
 N_SOURCES = 5
 #: added to the sentences of a release that holds an earlier answer of the conversation
 HISTORY_BOOST = 0.15
+
+
+def no_answer_message(question: str) -> str:
+    """Why there is no answer: that the assistant reads English, when the question is confidently in another
+    language (qa.language), else that the releases do not seem to answer it; the closest passages are shown."""
+    language = foreign_language(question)
+    if language:
+        return (f"This question seems to be in {language}, and the assistant reads English questions only; "
+                "ask it in English (the closest passages are shown).")
+    return "The releases do not seem to answer this question; the closest passages are shown."
 
 
 class InvalidQuestion(ValueError):
@@ -60,28 +70,28 @@ def check_question(question) -> str:
     return text
 
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_day(value, name: str) -> str | None:
-    """`value` (an ISO 'YYYY-MM-DD' string or a date; None or blank for none) as an ISO day."""
+def _day(value, name: str, known_dates: Iterable[str]) -> str | None:
+    """`value` (a date, or a day as typed: "2024-06-26", "26 June", "june 26", "June 26, 2024", "26/06/2024";
+    None or blank for none) as an ISO day; a day without a year takes the releases' year (resolve_days), the
+    earliest candidate for since and the latest for until, so the range is never narrower than asked."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, date):
         return value.isoformat()[:10]
     text = str(value).strip()
-    try:
-        if not _ISO_DAY.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise InvalidQuestion(f"The {name} date {text!r} is not an ISO date; write it as YYYY-MM-DD, like "
-                              f"2024-06-26.") from None
+    mention = typed_day(text)
+    days = resolve_days([mention], known_dates) if mention else ()
+    if not days:
+        raise InvalidQuestion(f"The {name} date {text!r} is not a date; write it like 2024-06-26, 26 June 2024 or "
+                              f"26/06/2024 (day first).")
+    return days[0] if name == "since" else days[-1]
 
 
-def check_date_range(since=None, until=None) -> DateRange | None:
-    """The range of release dates to search (ISO days, inclusive), None when neither end is given."""
-    lo, hi = _iso_day(since, "since"), _iso_day(until, "until")
+def check_date_range(since=None, until=None, known_dates: Iterable[str] = ()) -> DateRange | None:
+    """The range of release dates to search (ISO days, inclusive), None when neither end is given; `known_dates`
+    (the releases' dates) give a day typed without a year its year."""
+    known_dates = list(known_dates)
+    lo, hi = _day(since, "since", known_dates), _day(until, "until", known_dates)
     if lo is None and hi is None:
         return None
     if lo is not None and hi is not None and lo > hi:
@@ -194,7 +204,7 @@ class Assistant:
     # -- public API --------------------------------------------------------
     def ask(self, question: str, history=None, since=None, until=None, source=None) -> Answer:
         """Answer `question`; `history` is a list of earlier (question, answer) pairs; `since` /
-        `until` (ISO days, inclusive) keep the search to releases dated in that range; `source` (a
+        `until` (days, inclusive: "2024-06-26", "26 June", "26/06/2024") keep the search to releases dated in that range; `source` (a
         source's name or a list of names, any case) to releases from those sources."""
         return self.ask_traced(question, history, since, until, source)[0]
 
@@ -204,8 +214,8 @@ class Assistant:
         from index.embedder import encode_query
 
         text = check_question(question)
-        dates = check_date_range(since, until)
         gen = self._current()
+        dates = check_date_range(since, until, gen.data.dates)
         check_range_holds_releases(gen.data, dates)
         sources = check_sources(gen.data, source)
         check_filters_hold_releases(gen.data, dates, sources)
@@ -231,7 +241,7 @@ class Assistant:
         if best is None or conf < self.threshold:
             return Answer(text, "", release.text[ev_s:ev_e], False, conf, sources, release.release_id,
                           None, None, ev_s, ev_e, label=cal.label(conf),
-                          message="The releases do not seem to answer this question; the closest passages are shown."), trace
+                          message=no_answer_message(text)), trace
         return Answer(text, release.text[best.start:best.end], release.text[ev_s:ev_e], True, conf, sources,
                       release.release_id, best.start, best.end, ev_s, ev_e, label=cal.label(conf)), trace
 

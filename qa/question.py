@@ -70,26 +70,47 @@ def day_mentions(text: str) -> tuple[DayMention, ...]:
 
     Month names are read in any case, except "may", which must be written "May" (it is also a verb).
     """
-    out: list[DayMention] = []
-    for m in _DAYS.finditer(text):
-        form = next(k[0] for k, v in m.groupdict().items() if v is not None)
-        g = {k[2:]: v for k, v in m.groupdict().items() if k[0] == form}
-        month_text = g["m"]
-        if month_text.isdigit():
-            month = int(month_text)
-        elif month_text.rstrip(".").lower() == "may" and not month_text.startswith("M"):
-            continue
-        else:
-            month = month_number(month_text)
-        year = int(g["y"]) if g.get("y") else None
-        first = int(g["d0"])
-        last = int(g.get("d1") or first)
-        # "24 to 26 June" and "between 24 and 26 June" are every day from one to the other,
-        # "24 and 26 June" just those two
-        both = (g.get("to") or "").lower() in ("and", "&") and not re.search(r"\bbetween\s+$", text[:m.start()], re.IGNORECASE)
-        days = range(first, last + 1) if 0 <= last - first < MAX_DAY_SPAN and not both else (first, last)
-        out.extend(DayMention(d, month, year) for d in days if 1 <= d <= 31 and 1 <= month <= 12)
-    return tuple(out)
+    return tuple(d for m in _DAYS.finditer(text) for d in _days_of(m, text))
+
+
+def _days_of(m: re.Match, text: str) -> list[DayMention]:
+    """The days one match of _DAYS in `text` names (none for a lower-case "may", a month past 12)."""
+    form = next(k[0] for k, v in m.groupdict().items() if v is not None)
+    g = {k[2:]: v for k, v in m.groupdict().items() if k[0] == form}
+    month_text = g["m"]
+    if month_text.isdigit():
+        month = int(month_text)
+    elif month_text.rstrip(".").lower() == "may" and not month_text.startswith("M"):
+        return []
+    else:
+        month = month_number(month_text)
+    year = int(g["y"]) if g.get("y") else None
+    first = int(g["d0"])
+    last = int(g.get("d1") or first)
+    # "24 to 26 June" and "between 24 and 26 June" are every day from one to the other,
+    # "24 and 26 June" just those two
+    both = (g.get("to") or "").lower() in ("and", "&") and not re.search(r"\bbetween\s+$", text[:m.start()], re.IGNORECASE)
+    days = range(first, last + 1) if 0 <= last - first < MAX_DAY_SPAN and not both else (first, last)
+    return [DayMention(d, month, year) for d in days if 1 <= d <= 31 and 1 <= month <= 12]
+
+
+#: a day typed as numbers: day first ("20/06/2024", "20.06.2024"), month first only when the second number
+#: cannot be a month ("06/20/2024")
+_NUMERIC_DAY = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
+
+
+def typed_day(text: str) -> DayMention | None:
+    """The one day `text` is, as a person types it in a date box: any form day_mentions reads ("2024-06-20",
+    "20 June", "june 20", "June 20, 2024") or numbers, day first ("20/06/2024"); None when it is not one day."""
+    clean = " ".join(text.split()).rstrip(".")
+    if m := _NUMERIC_DAY.fullmatch(clean):
+        day, month, year = (int(x) for x in m.groups())
+        if month > 12 >= day:
+            day, month = month, day
+        return DayMention(day, month, year) if 1 <= month <= 12 and 1 <= day <= 31 else None
+    m = _DAYS.fullmatch(clean)
+    days = _days_of(m, clean) if m else []
+    return days[0] if len(days) == 1 else None
 
 
 def _iso(year: int, mention: DayMention) -> str | None:

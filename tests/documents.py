@@ -9,10 +9,11 @@ from pathlib import Path
 
 def press_pdf(title: str, paragraphs: list[str], *, header: str, pages: int = 1, font: Path | None = None,
               line_width: float | None = None, title_meta: str = "Microsoft Word - press-release.docx",
-              encrypt: str | None = None) -> tuple[bytes, list[str]]:
+              encrypt: str | None = None, letterhead: str | None = None) -> tuple[bytes, list[str]]:
     """The PDF's bytes and the words hyphenated in it. `font`: a TrueType file for text beyond Latin-1
     (with its Bold beside it as NAME-Bold.ttf), else Helvetica; `line_width`: mm (default: the page's);
-    `pages`: the paragraphs are spread over this many pages; `encrypt`: a user password (RC4)."""
+    `pages`: the paragraphs are spread over this many pages; `encrypt`: a user password (RC4);
+    `letterhead`: a small-print line set right above the headline, with no gap between them."""
     from fpdf import FPDF
 
     face = "body" if font else "Helvetica"
@@ -35,6 +36,9 @@ def press_pdf(title: str, paragraphs: list[str], *, header: str, pages: int = 1,
     doc.set_title(title_meta)
     doc.alias_nb_pages()
     doc.add_page()
+    if letterhead:
+        doc.set_font(face, size=7)
+        doc.cell(0, 4, letterhead, new_x="LMARGIN", new_y="NEXT")
     doc.set_font(face, "B", 15)
     doc.multi_cell(0, 8, title)
     doc.ln(4)

@@ -1,9 +1,11 @@
 """The bundled corpus (the nine NATO releases of June 2024) and questions about dates, on the real
-model, FAISS index and spaCy annotations of an index built here from the project's own corpus/."""
+model, FAISS index and spaCy annotations of an index built here from the project's bundled release file
+(copied alone: nothing a user added to corpus/ counts)."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,16 +42,30 @@ ROOT_ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 # -- the corpus as shipped ---------------------------------------------------------------------
 
-def test_the_default_corpus_is_the_nato_file_alone(monkeypatch):
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory) -> Path:
+    """A folder holding the bundled release file alone: what a user added to corpus/ (uploads, their own
+    releases) is not part of these tests."""
+    folder = tmp_path_factory.mktemp("bundled")
+    shutil.copy(BUNDLED, folder / BUNDLED.name)
+    return folder
+
+
+def test_the_default_corpus_ships_the_nato_file_alone(monkeypatch):
     monkeypatch.delenv("QA_CORPUS_DIR", raising=False)
     assert config.corpus_dir() == ROOT / "corpus"
-    assert sorted(p.name for p in (ROOT / "corpus").iterdir()) == [BUNDLED.name]
+    assert config.uploads_dir() == ROOT / "corpus" / "uploads"
+    git = subprocess.run(["git", "ls-files", "corpus"], cwd=ROOT, capture_output=True, text=True)
+    if git.returncode == 0:  # a git checkout: the file is all it tracks there, and uploads are ignored
+        assert git.stdout.split() == [f"corpus/{BUNDLED.name}"]
+        ignored = subprocess.run(["git", "check-ignore", "-q", "corpus/uploads/release.txt"], cwd=ROOT)
+        assert ignored.returncode == 0
     if SHARED.exists():
         assert BUNDLED.read_bytes() == SHARED.read_bytes()
 
 
-def test_bundled_corpus_parses_into_its_nine_releases_verbatim():
-    report = read_corpus(ROOT / "corpus")
+def test_bundled_corpus_parses_into_its_nine_releases_verbatim(bundled):
+    report = read_corpus(bundled)
     assert report.skipped == []
     assert [(r.title, r.date) for r in report.releases] == RELEASES
     raw = BUNDLED.read_text(encoding="utf-8")
@@ -102,10 +118,10 @@ def test_a_day_without_a_year_takes_the_corpus_years():
 # -- questions on the bundled corpus -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def nato(tmp_path_factory):
-    """The index of the project's corpus folder, built here (not the developer's .index/)."""
+def nato(bundled, tmp_path_factory):
+    """The index of the bundled release file, built here (not the developer's .index/)."""
     index_dir = tmp_path_factory.mktemp("nato") / "index"
-    report = build_index(ROOT / "corpus", index_dir)
+    report = build_index(bundled, index_dir)
     assert report.releases == 9
     return index_dir, qa.Assistant(index_dir)
 
@@ -175,15 +191,28 @@ def test_since_until_accept_dates_and_blanks(nato):
     assert r.answered and "Mark Rutte" in r.text and all(s.date >= "2024-06-26" for s in r.sources)
 
 
+@pytest.mark.parametrize("since, until", [
+    ("june 26", "26 June"), ("26/06/2024", "June 26, 2024"), ("2024-06-26", "26.06.2024"), ("26th of June", "06/26/2024"),
+])
+def test_since_until_read_days_as_people_type_them(nato, since, until):
+    """A day without a year takes the releases' year, as in questions; numbers are read day first."""
+    _, a = nato
+    r = a.ask("Who will succeed Jens Stoltenberg as Secretary General?", since=since, until=until)
+    assert r.answered and r.text == "Mark Rutte" and {s.date for s in r.sources} == {"2024-06-26"}
+
+
 def _one_sentence(message: str) -> bool:
     return message.endswith(".") and "\n" not in message and ". " not in message
 
 
 @pytest.mark.parametrize("since, until, fragment", [
     ("2024-06-27", "2024-06-20", "backwards"),
-    ("26 June", None, "not an ISO date"),
-    (None, "2024-6-26", "not an ISO date"),
-    ("2024-02-30", None, "not an ISO date"),
+    ("26 Juin", None, "since date '26 Juin' is not a date"),
+    (None, "2024-6-26", "until date '2024-6-26' is not a date"),
+    ("2024-02-30", None, "not a date"),
+    ("31/06/2024", None, "not a date"),
+    ("24 to 26 June", None, "not a date"),
+    ("june 27", "june 26", "backwards: since \\(2024-06-27\\) is after until \\(2024-06-26\\)"),
     ("2024-07-01", "2024-07-31", "No release is dated from 2024-07-01 to 2024-07-31"),
     ("2025-01-01", None, "No release is dated from 2025-01-01 on"),
 ])
@@ -243,7 +272,7 @@ def test_cli_dates_and_label(nato):
     d = json.loads(js.stdout)
     assert d["text"] == "Mark Rutte" and d["label"] in LABELS and isinstance(d["score"], float)
     for args, fragment in ((["--since", "2024-06-28", "--until", "2024-06-01"], "backwards"),
-                           (["--since", "yesterday"], "not an ISO date"),
+                           (["--since", "yesterday"], "not a date"),
                            (["--until", "2023-12-31"], "No release is dated")):
         bad = _cli("Who will succeed Jens Stoltenberg?", "--index", str(index_dir), *args)
         assert bad.returncode == 2 and fragment in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

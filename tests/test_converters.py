@@ -161,6 +161,31 @@ def test_pdf_reading_order_hyphenation_headers_and_title(tmp_path):
     assert "Press release 2024/17" not in r.text and "Page 1" not in r.text
 
 
+def test_pdf_headline_wins_over_a_joined_letterhead_and_a_reference_number(tmp_path):
+    """The text layer joins the small-print letterhead to the headline in one block and `/Title` is a reference
+    number: the headline in the largest type is the title, and the letterhead leaves the text."""
+    letterhead = "PORT OF NORDBY - Harbour Office - Ref. PR/2024/078 - 26 June 2024"
+    data, _ = press_pdf("Shore power agreement signed for cruise ships", LONG, header="Port of Nordby - Press release",
+                        pages=1, line_width=110, title_meta="PR-CP(2024)078", letterhead=letterhead)
+    (tmp_path / "shore.pdf").write_bytes(data)
+    r = one(tmp_path / "shore.pdf")
+    assert r.title == "Shore power agreement signed for cruise ships"
+    assert r.text.split("\n\n") == LONG and "Harbour Office" not in r.text and "Press release" not in r.text
+    assert r.date == "2024-06-25"  # the text's first date, as for every release
+
+
+@pytest.mark.parametrize("title, junk", [
+    ("Microsoft Word - pr2024_078.docx", True), ("pr2024_078_final", True), ("PR-CP(2024)078", True),
+    ("PR/CP (2024) 078", True), ("Ref. 2024/17", True), ("IMG_0042", True), ("untitled", True), ("", True),
+    ("Shore power agreement signed for cruise ships", False), ("G7 leaders meet in 2024", False),
+    ("Rutte", False),
+])
+def test_pdf_metadata_titles_that_are_file_names_or_reference_numbers_are_junk(title, junk):
+    from index.converters.pdf import junk_title
+
+    assert junk_title(title) is junk
+
+
 def test_pdf_date_falls_back_to_its_metadata(tmp_path):
     data, _ = pdf_bytes("Cranes arrive", ["Four new cranes arrived by ship and will be installed over the "
                                           "summer at the container quay."], pages=1)

@@ -326,7 +326,7 @@ def test_admin_sign_in_enables_upload_and_rebuild(admin_server, ui_corpus, ui_in
     assert "Signed in as admin" in message and str(ui_corpus) in folders
     _, report, _ = admin.predict(upload, api_name="/upload")
     assert "harbour.txt" in report and sentence not in report, report
-    assert (ui_corpus / "harbour.txt").read_text(encoding="utf-8") == NEW_RELEASE
+    assert (ui_corpus / "uploads" / "harbour.txt").read_text(encoding="utf-8") == NEW_RELEASE
     assert index_generation(ui_index) != generation
     r = admin.predict(NEW_QUESTION, api_name="/ask")
     assert r["answered"] and r["answer"] == "3,000"
@@ -337,6 +337,34 @@ def test_admin_sign_in_enables_upload_and_rebuild(admin_server, ui_corpus, ui_in
     assert sentence in other.predict(api_name="/rebuild")[1]
     admin.predict(api_name="/admin_logout")
     assert sentence in admin.predict(api_name="/rebuild")[1]
+
+
+def test_uploads_land_in_the_ignored_uploads_folder_of_the_project_corpus(tmp_path):
+    """On the project's own corpus/, an upload is saved in corpus/uploads/ (which git ignores: `git status`
+    does not show it), indexed with the corpus and answered from; the test removes it afterwards."""
+    from gradio_client import Client, handle_file
+
+    corpus = ROOT / "corpus"
+    uploads, name = corpus / "uploads", f"test-upload-{free_port()}.txt"
+    text = NEW_RELEASE.replace("3,000 passengers", "4,321 passengers")
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    had_uploads = uploads.exists()
+    server = Server(tmp_path / "index", extra=["--corpus", str(corpus), "--no-warmup"]).start()
+    try:
+        c = Client(server.url, verbose=False)
+        _, report, _ = c.predict([handle_file(str(tmp_path / name))], api_name="/upload")
+        assert name in report, report
+        assert (uploads / name).read_text(encoding="utf-8") == text and not (corpus / name).exists()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout
+        assert name not in status and "uploads" not in status, status
+        r = c.predict(NEW_QUESTION, api_name="/ask")
+        assert r["answered"] and r["answer"] == "4,321"
+    finally:
+        server.stop()
+        (uploads / name).unlink(missing_ok=True)
+        if not had_uploads and uploads.exists() and not any(uploads.iterdir()):
+            uploads.rmdir()
 
 
 def test_malformed_auth_file_stops_the_start_with_one_sentence(tmp_path, ui_index):

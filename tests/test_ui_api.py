@@ -76,7 +76,8 @@ def test_date_range_keeps_to_releases_in_it(client):
 
 @pytest.mark.parametrize("since, until, fragment", [
     ("2024-07-01", "2024-06-01", "backwards"),
-    ("26/06/2024", "", "not an ISO date"),
+    ("2024-13-45", "", "not a date"),
+    ("", "someday", "not a date"),
     ("2030-01-01", None, "No release is dated"),
 ])
 def test_bad_date_range_gets_one_sentence(client, since, until, fragment):
@@ -237,3 +238,129 @@ def test_pick_examples_keeps_what_the_index_answers(ui_index):
                                "How many books does the Eastside branch hold?"])
     assert picked == [Q, "When does he take office?", "How many books does the Eastside branch hold?"]
     assert pick_examples(a, ["How many moons does Jupiter have?"]) == ["How many moons does Jupiter have?"]
+
+
+# --------------------------------------------------------------------------- POST /api/ask
+
+
+def post(base: str, payload=None, raw: bytes | None = None, user: tuple[str, str] | None = None,
+         timeout: float = 120) -> tuple[int, dict]:
+    """POST `payload` as JSON (or `raw` bytes) to /api/ask; (HTTP status, the JSON reply)."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = raw if raw is not None else json.dumps(payload).encode("utf-8")
+    headers = {"Content-Type": "application/json"}
+    if user:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(user).encode()).decode()
+    req = urllib.request.Request(base.rstrip("/") + "/api/ask", data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def one_sentence(text: str) -> bool:
+    return text.endswith(".") and ". " not in text.replace("e.g. ", "")
+
+
+def test_api_ask_answers_plain_json_like_ask(ui_server, client):
+    status, r = post(ui_server.url, {"question": Q})
+    assert status == 200 and r["answered"] and r["answer"] == "Mark Rutte" and r["title"] == NATO_TITLE
+    assert r == client.predict(Q, api_name="/ask")  # the same dict as the gradio_client endpoint
+
+
+def test_api_ask_takes_history_dates_and_source(ui_server):
+    status, r = post(ui_server.url, {"question": "When does he take office?", "history": [[Q, "Mark Rutte"]]})
+    assert status == 200 and r["answer"] == "1 October 2024"
+    status, r = post(ui_server.url, {"question": "How many books does the Eastside branch hold?",
+                                     "since": "march 1", "until": "31/03/2024", "source": ["City of Riverside"]})
+    assert status == 200 and r["answer"] == "40,000" and {s["date"] for s in r["sources"]} == {"2024-03-14"}
+
+
+@pytest.mark.parametrize("payload, raw, status, fragment", [
+    ({"question": ""}, None, 400, "The question is empty"),
+    ({"question": "why " * 400}, None, 400, "characters long"),
+    ({"question": Q, "since": "2024-13-45"}, None, 400, "since date '2024-13-45'"),
+    ({"question": Q, "since": "2024-07-01", "until": "2024-06-01"}, None, 400, "backwards"),
+    ({"question": Q, "source": "Globex"}, None, 400, "No release has the source 'Globex'"),
+    ({"question": Q, "history": [["only a question"]]}, None, 400, "history"),
+    ({"question": Q, "until": 20240601}, None, 400, "The until date must be text"),
+    ({"question": Q, "topic": "x"}, None, 400, "unknown field 'topic'"),
+    ({"q": Q}, None, 400, "unknown field 'q'"),
+    ([Q], None, 400, "must be a JSON object"),
+    (None, b"question=Who", 400, "not JSON"),
+    (None, b"\xff\xfe", 400, "not JSON"),
+    ({"question": Q, "history": [["x" * 1000, "y"]] * 300}, None, 413, "larger than"),
+])
+def test_api_ask_refuses_bad_input_in_one_sentence(ui_server, payload, raw, status, fragment):
+    got, r = post(ui_server.url, payload, raw)
+    assert got == status and set(r) == {"error"} and fragment in r["error"] and one_sentence(r["error"]), r
+
+
+@pytest.fixture(scope="module")
+def guarded_server(ui_index):
+    """`python -m ui` served beyond localhost (read-only) behind --auth, answering one question at a
+    time with none waiting, so a second question at once is told the assistant is busy."""
+    server = Server(ui_index, extra=["--host", "0.0.0.0", "--auth", "alice:wonderland", "--no-warmup"],
+                    env={"QA_UI_CONCURRENCY": "1", "QA_UI_QUEUE_SIZE": "0"}).start()
+    yield server
+    server.stop()
+
+
+def test_api_ask_follows_auth_and_answers_read_only(guarded_server):
+    """Behind --auth the same users sign in with HTTP Basic; asking works on a read-only server."""
+    assert "Read-only" in guarded_server.output
+    for user in (None, ("alice", "nope"), ("bob", "wonderland")):
+        status, r = post(guarded_server.url, {"question": Q}, user=user)
+        assert status == 401 and "Sign in" in r["error"] and one_sentence(r["error"])
+    status, r = post(guarded_server.url, {"question": Q}, user=("alice", "wonderland"))
+    assert status == 200 and r["answer"] == "Mark Rutte"
+
+
+def test_api_ask_says_busy_at_once_instead_of_hanging(guarded_server):
+    """Past the gate a question gets 503 and the busy sentence at once; every call gets an answer or
+    that sentence, and the server answers normally afterwards."""
+    import threading
+
+    questions = [Q, "How much did Northwind Robotics raise?", "How many books does the Eastside branch hold?"] * 3
+    start = threading.Barrier(len(questions))
+
+    def ask(q: str) -> tuple[int, dict, float]:
+        start.wait()
+        t = time.perf_counter()
+        status, r = post(guarded_server.url, {"question": q}, user=("alice", "wonderland"))
+        return status, r, time.perf_counter() - t
+
+    with cf.ThreadPoolExecutor(len(questions)) as pool:
+        results = list(pool.map(ask, questions))
+    answered = [r for status, r, _ in results if status == 200]
+    busy = [(r, s) for status, r, s in results if status == 503]
+    assert len(answered) + len(busy) == len(questions), results
+    assert answered and all(r["answered"] for r in answered)
+    assert busy, "one question at a time: the others arriving meanwhile are told the assistant is busy"
+    for r, seconds in busy:
+        assert r == {"error": "The assistant is busy answering other questions; try again in a moment."}
+        assert seconds < 5.0
+    status, r = post(guarded_server.url, {"question": Q}, user=("alice", "wonderland"))
+    assert status == 200 and r["answer"] == "Mark Rutte"
+
+
+@pytest.mark.parametrize("question, language", [
+    ("Qui va succéder à Jens Stoltenberg comme secrétaire général ?", "French"),
+    ("Wer wird Nachfolger von Jens Stoltenberg?", "German"),
+    ("¿Cuántos libros tiene la nueva biblioteca?", "Spanish"),
+])
+def test_question_in_another_language_says_the_assistant_reads_english(ui_server, question, language):
+    status, r = post(ui_server.url, {"question": question})
+    assert status == 200 and not r["answered"] and r["sources"], "the closest passages are still shown"
+    assert r["message"] == (f"This question seems to be in {language}, and the assistant reads English questions "
+                            "only; ask it in English (the closest passages are shown).")
+
+
+def test_english_question_without_an_answer_says_nothing_of_language(ui_server):
+    status, r = post(ui_server.url, {"question": "How many moons does Jupiter have?"})
+    assert status == 200 and not r["answered"] and "English" not in r["message"] and r["sources"]

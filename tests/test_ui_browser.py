@@ -160,7 +160,6 @@ def set_date(page, which: str, value: str) -> None:
     if not box.is_visible():
         page.locator("#date-range").get_by_text("Release dates").click()
     box.fill(value)
-    box.press("Enter")
 
 
 def test_date_range_keeps_the_chat_to_releases_in_it(page):
@@ -177,6 +176,25 @@ def test_date_range_keeps_the_chat_to_releases_in_it(page):
     set_date(page, "until", "")
     ask_in_page(page, "How much did Northwind Robotics raise?")
     assert last_answer(page) == "$40 million"
+
+
+def test_typed_dates_take_effect_or_are_refused_never_stale(page):
+    """Days as people type them are read ("june 1", "14/03/2024"); one that is not a day is refused in the
+    chat, and a later valid value is used, not refused again."""
+    set_date(page, "since", "2024-13-45")
+    ask_in_page(page, "Who will succeed Jens Stoltenberg as Secretary General?")
+    assert "since date '2024-13-45' is not a date" in last_reply(page).inner_text()
+    set_date(page, "since", "june 1")
+    ask_in_page(page, "How much did Northwind Robotics raise?")  # a March release: outside the range
+    assert "qa-abstained" in last_reply(page).get_attribute("class")
+    dates = page.locator("#sources .qa-date").all_inner_texts()
+    assert dates and all(d.strip("()") >= "2024-06-01" for d in dates)
+    set_date(page, "since", "")
+    set_date(page, "until", "14/03/2024")
+    ask_in_page(page, "How much did Northwind Robotics raise?")
+    assert last_answer(page) == "$40 million"
+    dates = page.locator("#sources .qa-date").all_inner_texts()
+    assert dates and all(d.strip("()") <= "2024-03-14" for d in dates)
 
 
 def test_source_picker_keeps_the_chat_to_the_sources_picked(page):
@@ -262,7 +280,8 @@ def test_upload_then_rebuild_while_the_chat_keeps_answering(page, ui_corpus, tmp
     assert "harbour.txt" in report.locator(".qa-accepted").inner_text()
     refused = report.locator(".qa-refused").inner_text()
     assert "notes.pdf" in refused and "damaged PDF" in refused  # a PDF is read now; a broken one is refused
-    assert (ui_corpus / "harbour.txt").exists() and not (ui_corpus / "notes.pdf").exists()
+    uploads = ui_corpus / "uploads"  # uploads are saved in the corpus folder's uploads/
+    assert (uploads / "harbour.txt").exists() and not (uploads / "notes.pdf").exists()
     page.locator("#index-status").filter(has_text=f"{before + 1} releases").wait_for(timeout=30_000)
     # the new release is searched without a restart
     ask_in_page(page, "How many passengers can the Kelby ferry terminal handle?")

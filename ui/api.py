@@ -1,12 +1,15 @@
-"""What the chat and the `/ask` endpoint call, kept free of gradio so it loads fast:
-`ask_answer(assistant, question, history, since, until, source)` -> a JSON-ready dict, never an
-exception for bad input.
+"""What the chat, the `/ask` endpoint and `POST /api/ask` call, kept free of gradio so it loads fast:
+`answer_or_refuse(assistant, question, history, since, until, source)` -> a JSON-ready dict, or
+`Refusal` (one sentence) for bad input; `ask_answer` turns a refusal into a dict with a message;
+`Asker` puts either behind the Gate, raising `Busy` past it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from . import render
+from .gate import BUSY_MESSAGE, Gate
 
 #: Candidate example questions offered under the chat, asked in this order as one conversation
 #: (so a follow-up comes after the question it follows). `python -m ui` shows those the index
@@ -98,31 +101,69 @@ def message_dict(question: str, message: str) -> dict:
     }
 
 
-def ask_answer(assistant: Any, question: Any, history: Any = None, since: Any = None, until: Any = None,
-               source: Any = None) -> dict:
-    """What the chat and `/ask` both call: the answer to `question` as a dict (see
-    answer_to_dict), from releases dated `since` to `until` (ISO days, inclusive; empty for
-    no limit) and from `source` (a source's name or a list of names; empty for every source);
-    a dict with a `message` and answered False when the question is empty or too long, the
-    history malformed, the dates bad, the source unknown or the index unusable. Never raises
-    for bad input."""
+class Refusal(Exception):
+    """A question that was not attempted, with the one sentence saying why; `status` is the HTTP status
+    `POST /api/ask` answers with (400: the caller's input, 503: the index or the reader cannot be used)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+class Busy(Exception):
+    """Too many questions are being answered or waiting; the caller should try again in a moment."""
+
+    message = BUSY_MESSAGE
+
+
+def answer_or_refuse(assistant: Any, question: Any, history: Any = None, since: Any = None, until: Any = None,
+                     source: Any = None) -> dict:
+    """The answer to `question` as a dict (see answer_to_dict), from releases dated `since` to `until`
+    (days, inclusive; empty for no limit) and from `source` (a source's name or a list of names; empty
+    for every source). Raises Refusal when the question is empty or too long, the history malformed,
+    the dates bad, the source unknown or the index or reader unusable."""
     import qa
     from index.errors import IndexStoreError
 
-    question = "" if question is None else str(question)
     pairs = _history_pairs(history)
     if isinstance(pairs, str):
-        return message_dict(question, pairs)
+        raise Refusal(pairs)
     try:
-        answer = assistant.ask(question, history=pairs or None, since=since or None, until=until or None,
-                               source=source or None)
+        answer = assistant.ask("" if question is None else str(question), history=pairs or None,
+                               since=since or None, until=until or None, source=source or None)
     except qa.InvalidQuestion as exc:
-        return message_dict(question, str(exc))
+        raise Refusal(str(exc)) from None
     except IndexStoreError as exc:
-        return message_dict(question, f"The index cannot be used right now: {exc}")
+        raise Refusal(f"The index cannot be used right now: {exc}", 503) from None
     except qa.ReaderError as exc:
-        return message_dict(question, str(exc))
+        raise Refusal(str(exc), 503) from None
     return answer_to_dict(answer)
+
+
+def ask_answer(assistant: Any, question: Any, history: Any = None, since: Any = None, until: Any = None,
+               source: Any = None) -> dict:
+    """answer_or_refuse, with a refusal as a dict whose `message` says why (answered False, no
+    sources): what `/ask` returns, never an exception for bad input."""
+    try:
+        return answer_or_refuse(assistant, question, history, since, until, source)
+    except Refusal as exc:
+        return message_dict("" if question is None else str(question), exc.message)
+
+
+@dataclass
+class Asker:
+    """The assistant behind the gate that bounds the questions answered at once, shared by the chat,
+    `/ask` and `POST /api/ask`: calling it is answer_or_refuse, or Busy at once past the gate."""
+
+    assistant: Any
+    gate: Gate
+
+    def __call__(self, question: Any, history: Any = None, since: Any = None, until: Any = None,
+                 source: Any = None) -> dict:
+        with self.gate.admit() as admitted:
+            if not admitted:
+                raise Busy()
+            return answer_or_refuse(self.assistant, question, history, since, until, source)
 
 
 def pick_examples(assistant: Any, candidates: Sequence[str] = DEFAULT_EXAMPLES,

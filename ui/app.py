@@ -21,10 +21,13 @@ import gradio as gr
 
 from . import render
 from .access import WRONG_PASSWORD_DELAY_S, AccessPolicy
-from .gate import BUSY_MESSAGE, Gate
+from .gate import Gate
 from .api import (  # noqa: F401  (re-exported: the ask function lives in ui.api, free of gradio)
     DEFAULT_EXAMPLES,
     MAX_EXAMPLES,
+    Asker,
+    Busy,
+    Refusal,
     answer_to_dict,
     ask_answer,
     message_dict,
@@ -88,6 +91,7 @@ mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 .qa-admin-refused { color: #b91c1c; }
 .qa-admin-note { font-size: .95em; opacity: .85; }
 .qa-empty { opacity: .7; }
+.qa-date-note { font-size: .85em; opacity: .8; margin: .2em 0 0 0; }
 .qa-confidence { font-weight: 600; cursor: help; border-bottom: 1px dotted currentColor; }
 .qa-confident { color: #15803d; }
 .qa-likely { color: #b45309; }
@@ -171,8 +175,8 @@ def build_app(
     """
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
     policy = policy or AccessPolicy()
-    gate = Gate(ASK_CONCURRENCY if ask_concurrency is None else ask_concurrency,
-                ASK_QUEUE_SIZE if ask_queue_size is None else ask_queue_size, wait_s=ASK_WAIT_S)
+    asker = Asker(assistant, Gate(ASK_CONCURRENCY if ask_concurrency is None else ask_concurrency,
+                                  ASK_QUEUE_SIZE if ask_queue_size is None else ask_queue_size, wait_s=ASK_WAIT_S))
     statuses = StatusCache(assistant)
     status0, _ = statuses.get()
     corpus_path = Path(corpus_dir or (status0 or {}).get("corpus_dir") or _cfg().corpus_dir())
@@ -191,29 +195,28 @@ def build_app(
         unsure), message and sources (each with release_id, title, date, text, score, start, end).
         When too many questions are waiting, the message says the assistant is busy.
         """
-        with gate.admit() as admitted:
-            if not admitted:
-                return message_dict("" if question is None else str(question), BUSY_MESSAGE)
-            return ask_answer(assistant, question, history, since, until, source)
+        try:
+            return asker(question, history, since, until, source)
+        except (Busy, Refusal) as exc:
+            return message_dict("" if question is None else str(question), exc.message)
 
     def respond(question: str, turns: list[dict], since: str | None = None, until: str | None = None,
                 source: list[str] | None = None):
         question = question or ""
         turns = list(turns or [])
         history = [[t["question"], t["answer"]["answer"]] for t in turns if t.get("answer") is not None]
-        result = ask(question, history, since, until, source)  # a bad range or source: one sentence in the chat
-        if not result["sources"] and not result["answered"] and result["message"]:
-            # nothing was attempted: an empty/overlong question, no index, or too many waiting
+        try:
+            answer = asker(question, history, since, until, source)
+        except Busy as exc:  # the question stays in the box to send again
+            gr.Warning(exc.message)
+            return (gr.skip(),) * 6
+        except Refusal as exc:  # nothing was attempted: one sentence in the chat (a bad range or source...)
             if not question.strip():
-                gr.Info(result["message"])
+                gr.Info(exc.message)
                 return (gr.skip(),) * 6
-            if result["message"] == BUSY_MESSAGE:  # the question stays in the box to send again
-                gr.Warning(BUSY_MESSAGE)
-                return (gr.skip(),) * 6
-            reply, answer = render.message_html(result["message"]), None
+            reply, answer = render.message_html(exc.message), None
         else:
-            answer = result
-            reply = render.answer_html(result, title=result["title"], date=result["date"])
+            reply = render.answer_html(answer, title=answer["title"], date=answer["date"])
         turns.append({"question": question, "answer": answer, "reply": reply})
         return _outputs(turns, answer, clear_box=True)
 
@@ -318,7 +321,7 @@ def build_app(
                 note=f"{len(paths)} files were chosen, more than the {MAX_UPLOAD_FILES} one upload can add; "
                      "nothing was added, so add them in smaller groups."), None
         try:
-            rep = add_files(paths, corpus_dir=corpus_path)
+            rep = add_files(paths, corpus_dir=corpus_path, folder=_cfg().uploads_dir(corpus_path))
         except (CorpusError, OSError) as exc:
             return statuses.markup(fresh=True), render.ingest_html(note=f"The files could not be added: {exc}"), None
         accepted, refused = list(rep.accepted), list(rep.refused)
@@ -355,6 +358,8 @@ def build_app(
 
     def _folders_html() -> str:
         return (f'<p class="qa-folders">Corpus folder: <code>{render.escape(corpus_path)}</code><br>'
+                f"Uploads are saved in: <code>{render.escape(_cfg().uploads_dir(corpus_path))}</code> "
+                f"(indexed with the corpus; git ignores it)<br>"
                 f"Index folder: <code>{render.escape(index_path)}</code></p>")
 
     # ---- layout ---------------------------------------------------------------------------
@@ -380,15 +385,20 @@ def build_app(
                         elem_id="question", scale=6, lines=1, max_lines=4, autofocus=True, submit_btn=False,
                     )
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                # off (empty) by default: every release is searched; qa checks the dates and sources
+                # off (empty) by default: every release is searched; qa reads and checks the dates and sources.
+                # Plain text boxes, so whatever is typed is sent and read or refused in the chat (gr.DateTime
+                # kept its last value that looked like YYYY-MM-DD, so "june 20" was ignored or drew a stale refusal)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=240):
                         with gr.Accordion("Release dates", open=False, elem_id="date-range"):
                             with gr.Row():
-                                since_box = gr.DateTime(label="From", include_time=False, type="string", elem_id="since",
-                                                        info="inclusive; empty: from the first release")
-                                until_box = gr.DateTime(label="To", include_time=False, type="string", elem_id="until",
-                                                        info="inclusive; empty: up to the last release")
+                                since_box = gr.Textbox(label="From (inclusive)", lines=1, max_lines=1, elem_id="since",
+                                                       placeholder="e.g. 20 June")
+                                until_box = gr.Textbox(label="To (inclusive)", lines=1, max_lines=1, elem_id="until",
+                                                       placeholder="e.g. 26/06/2024")
+                            gr.HTML('<p class="qa-date-note">Empty: no limit. A day as 2024-06-20, 20 June or '
+                                    "20/06/2024 (day first); without a year, the releases' year.</p>",
+                                    elem_id="date-note", js_on_load=None)
                     with gr.Column(scale=2, min_width=200):
                         with gr.Accordion("Sources", open=False, elem_id="source-filter"):
                             choices0 = source_choices(assistant)
@@ -471,6 +481,7 @@ def build_app(
         gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=None)
 
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    demo.asker = asker  # launch() serves it as POST /api/ask too, behind the same gate
     return demo
 
 
@@ -495,7 +506,8 @@ def _refused_html(sentence: str) -> str:
 def _upload_label() -> str:
     cfg = _cfg()
     size = f"{cfg.MAX_UPLOAD_BYTES / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
-    return (f"Add releases ({', '.join(cfg.CORPUS_SUFFIXES)}; up to {MAX_UPLOAD_FILES} files of at most {size} MB each)")
+    return (f"Add releases ({', '.join(cfg.CORPUS_SUFFIXES)}; up to {MAX_UPLOAD_FILES} files of at most {size} MB each; "
+            f"saved in the corpus folder's {cfg.UPLOADS_SUBDIR}/, which git ignores)")
 
 
 def _cfg():
@@ -509,15 +521,19 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *,
     """Start `demo` with the app's theme and CSS; returns the local URL.
 
     With block=False the server runs in a background thread (call demo.close() to stop it);
-    with block=True this call returns only when the server stops.
+    with block=True this call returns only when the server stops. The server also answers
+    `POST /api/ask` (ui.http_api), behind the same `auth` as the app.
     """
     import index.config as cfg
 
-    _, url, _ = demo.launch(
+    from .http_api import add_json_api
+
+    app, url, _ = demo.launch(
         server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
         theme=_theme(), css=CSS, footer_links=["api", "gradio"],
         max_file_size=4 * cfg.MAX_UPLOAD_BYTES, **kwargs,
     )
+    add_json_api(app, demo.asker, kwargs.get("auth"))
     if block:
         demo.block_thread()
     return url

@@ -4,9 +4,10 @@ Each page's text comes from pypdf's layout mode (lines top to bottom, a blank li
 a vertical gap); lines repeated at the top or bottom of most pages (running headers and footers) and
 page numbers are dropped; a word hyphenated at a line break is joined again; the lines of a paragraph
 are joined into one, and a paragraph cut by a page break is joined across it. The title is the first
-heading (the largest type on the first page), not the `/Title` metadata, which is often junk
-("Microsoft Word - pr2024_078.docx"); the date is the first full date of the text, else the PDF's
-creation date.
+heading (the largest type on the first page), even when the text layer joins a small-print letterhead to it
+(the letterhead then leaves the text), not the `/Title` metadata, which is often junk ("Microsoft Word -
+pr2024_078.docx", "PR/CP(2024)078"); the date is the first full date of the text, else that of such a
+letterhead, else the PDF's creation date.
 """
 from __future__ import annotations
 
@@ -27,8 +28,16 @@ _ZONE = 2
 
 
 def junk_title(title: str) -> bool:
-    """True for metadata titles that are file names or a program's placeholder, not a headline."""
-    return not title.strip() or bool(_JUNK_TITLE.search(title.strip()))
+    """True for metadata titles that are not a headline: a program's placeholder, a file name ("pr2024_078",
+    "Microsoft Word - x.docx") or a reference number ("PR/CP(2024)078", "Ref. 2024/17"): one word with digits
+    or underscores, or more digits and signs than letters."""
+    text = " ".join(title.split())
+    if not text or _JUNK_TITLE.search(text):
+        return True
+    if " " not in text and re.search(r"[\d_]", text):
+        return True
+    solid = text.replace(" ", "")
+    return sum(c.isalpha() for c in solid) * 2 < len(solid)
 
 
 def _key(line: str) -> str:
@@ -117,6 +126,21 @@ def _heading(page) -> tuple[str, set[str]]:
     return " ".join(" ".join(run).split()), small
 
 
+def _heading_block(heading: str, blocks: list[list[str]], small: set[str]) -> tuple[int, int] | None:
+    """(index, letterhead lines) of the first of the first page's `blocks` that starts with `heading` once the
+    small-print lines at its top are set aside (the text layer may join a letterhead to the headline); None
+    when none of the first five does."""
+    key = " ".join(heading.split()).casefold()
+    if not key:
+        return None
+    for i, block in enumerate(blocks[:5]):
+        lead = next((n for n, line in enumerate(block) if line not in small), len(block))
+        text = _join_lines(block[lead:]).casefold() if lead < len(block) else ""
+        if text == key or (len(key) > 12 and text.startswith(key)):
+            return i, lead
+    return None
+
+
 def _metadata(reader) -> tuple[str, str | None]:
     try:
         meta = reader.metadata
@@ -185,12 +209,16 @@ def convert(data: bytes, name: str, limits: dict) -> list[dict]:
 
     meta_title, meta_date = _metadata(reader)
     title, first = "", None
-    key = " ".join(heading.split()).casefold()
-    if key:
-        for i, p in enumerate(paragraphs[:5]):
-            if p.casefold() == key or (len(key) > 12 and p.casefold().startswith(key)):
-                title, first = heading, i
-                break
+    found = _heading_block(heading, pages[first_page], small)
+    if found:
+        first, lead = found
+        title = heading
+        if lead:  # a small-print letterhead joined to the heading leaves the text; its date is the document's
+            from ..releases import find_date
+
+            block = pages[first_page][first]
+            meta_date = find_date(_join_lines(block[:lead])) or meta_date
+            paragraphs[first] = _join_lines(block[lead:])
     if not title and not junk_title(meta_title):
         title = " ".join(meta_title.split())
         if paragraphs[0].casefold() == title.casefold():
