@@ -112,14 +112,14 @@ def with_context(q: Question, history: History, turns: int = 2) -> tuple[Questio
         return q, q.text, q.text
     last_q, last_a = history[-1]
     earlier = analyse(last_q)
+    if last_a and earlier.wh == "who" and asks_identity(q.text):
+        text = ROLE_QUESTION.format(name=last_a)
+        extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
+        return replace(q, extra=extra, extra_weight=0.1), text, text
     if elliptic(q) and (text := reask(last_q, q.text)) is not None:
         extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
         return replace(q, extra=extra, extra_weight=0.1), text, text
     text = q.text
-    if last_a and earlier.wh == "who" and asks_identity(text):
-        text = ROLE_QUESTION.format(name=last_a)
-        extra = tuple(w for w in words(last_a) if w not in STOPWORDS and w not in q.content)
-        return replace(q, extra=extra, extra_weight=0.1), text, text
     if last_a and earlier.wh == "who" and _PERSONAL.search(text):
         possessive = lambda m: f"{last_a}'s" if m.group(1).lower() in ("his", "hers", "their") else last_a  # noqa: E731
         text = _PERSONAL.sub(possessive, text, count=1)

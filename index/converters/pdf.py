@@ -17,6 +17,7 @@ import math
 import re
 from collections import Counter
 
+from ..dates import find_date
 from ..errors import CorpusError
 
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
@@ -214,8 +215,6 @@ def convert(data: bytes, name: str, limits: dict) -> list[dict]:
         first, lead = found
         title = heading
         if lead:  # a small-print letterhead joined to the heading leaves the text; its date is the document's
-            from ..releases import find_date
-
             block = pages[first_page][first]
             meta_date = find_date(_join_lines(block[:lead])) or meta_date
             paragraphs[first] = _join_lines(block[lead:])
@@ -229,8 +228,6 @@ def convert(data: bytes, name: str, limits: dict) -> list[dict]:
         paragraphs[first] = paragraphs[first][len(title):].strip()
         first = None if paragraphs[first] else first
     if title and first is not None:  # above the heading, small print with no date is a letterhead
-        from ..dates import find_date
-
         above = [i for i in range(first) if all(line in small for line in pages[first_page][i])
                  and not find_date(paragraphs[i])] if first <= len(pages[first_page]) else []
         paragraphs = [p if i not in above else "" for i, p in enumerate(paragraphs)]

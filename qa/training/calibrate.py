@@ -117,6 +117,9 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
     returned in raw units (so the product scores without a scaler)."""
     from sklearn.linear_model import LogisticRegression
 
+    if len(np.unique(y)) < 2:  # every answer right (or none): the score is that rate, whatever the features
+        rate = float(np.clip(np.mean(y), 1e-3, 1 - 1e-3))
+        return np.r_[np.log(rate / (1 - rate)), np.zeros(X.shape[1])]
     mu, sd = X.mean(0), X.std(0) + 1e-9
     model = LogisticRegression(C=1.0 / (l2 * len(y)), max_iter=2000).fit((X - mu) / sd, y)
     raw = model.coef_[0] / sd
