@@ -176,3 +176,14 @@ def test_sources_show_each_release_once_with_its_best_passage():
     abstained = _answer(text="", answered=False, start=None, end=None, sources=a.sources)
     assert render.abstain_html(abstained).count("<li>") == 2
 
+
+def test_no_function_in_ui_is_over_150_lines():
+    import ast
+    from pathlib import Path
+
+    long = []
+    for path in sorted((Path(__file__).parent.parent / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 150:
+                long.append(f"{path.name}:{node.name}")
+    assert long == []
