@@ -221,13 +221,13 @@ def test_source_picker_keeps_the_chat_to_the_sources_picked(page):
 
 SIZES = [(1400, 1000), (1024, 768)]
 
-#: Elements of the page whose text runs past their box (an input's value or placeholder measured in its font).
+#: Elements of the page whose text runs past their box (an input's value and placeholder measured in its font).
 OVERFLOWING_JS = """(selector) => [...document.querySelectorAll(selector)].filter(el => {
   if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {
     const cs = getComputedStyle(el), ctx = document.createElement('canvas').getContext('2d');
     ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
     const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
-    return ctx.measureText(el.value || el.placeholder).width > room + 1;
+    return Math.max(ctx.measureText(el.value).width, ctx.measureText(el.placeholder).width) > room + 1;
   }
   return el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
 }).map(el => el.id || el.className || el.tagName)"""
