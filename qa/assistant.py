@@ -270,6 +270,13 @@ class Assistant:
         except KeyError:
             raise KeyError(f"No release with id {release_id!r} in the index.") from None
 
+    def releases(self) -> list[tuple[str, str, str | None]]:
+        """Every release of the index as (release_id, title, date), newest first (undated last): what a
+        reader may open whole."""
+        found = sorted(((r.release_id, r.title, r.date) for r in self._current().data.releases.values()),
+                       key=lambda r: r[1].casefold())
+        return sorted(found, key=lambda r: r[2] or "", reverse=True)
+
     # -- helpers -----------------------------------------------------------
     @staticmethod
     def _history_boost(data: SearchIndex, hist) -> Callable[[str], float] | None:

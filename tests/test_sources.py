@@ -192,7 +192,8 @@ def test_cli_source_is_repeatable(built):
 def test_the_ui_source_picker_offers_the_index_sources(built, tmp_path):
     import gradio as gr
 
-    from ui.app import build_app, source_choices
+    from ui.app import build_app
+    from ui.handlers import source_choices
 
     index_dir, a = built
     assert source_choices(a) == [(f"{HARBOR} (2 releases)", HARBOR), (f"{NORTHWIND} (1 release)", NORTHWIND)]
@@ -207,7 +208,8 @@ def test_the_ui_source_picker_offers_the_index_sources(built, tmp_path):
 def test_the_ui_source_picker_is_refreshed_after_a_rebuild(tmp_path):
     import gradio as gr
 
-    from ui.app import build_app, source_choices
+    from ui.app import build_app
+    from ui.handlers import source_choices
 
     corpus = write_corpus(tmp_path / "corpus")
     build_index(corpus, tmp_path / "index")

@@ -231,7 +231,7 @@ def test_main_reports_a_missing_corpus(tmp_path):
 
 def test_pick_examples_keeps_what_the_index_answers(ui_index):
     import qa
-    from ui.app import pick_examples
+    from ui.api import pick_examples
 
     a = qa.Assistant(index_dir=ui_index)
     picked = pick_examples(a, [Q, "When does he take office?", "How many moons does Jupiter have?",

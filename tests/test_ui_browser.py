@@ -217,6 +217,123 @@ def test_source_picker_keeps_the_chat_to_the_sources_picked(page):
     assert last_answer(page) == "Mark Rutte"
 
 
+# --------------------------------------------------------------------------- the layout fits
+
+SIZES = [(1400, 1000), (1024, 768)]
+
+#: Elements of the page whose text runs past their box (an input's value and placeholder measured in its font).
+OVERFLOWING_JS = """(selector) => [...document.querySelectorAll(selector)].filter(el => {
+  if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {
+    const cs = getComputedStyle(el), ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    return Math.max(ctx.measureText(el.value).width, ctx.measureText(el.placeholder).width) > room + 1;
+  }
+  return el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+}).map(el => el.id || el.className || el.tagName)"""
+
+#: Visible elements floating (absolute, fixed or sticky) inside the chat, over the bubbles as they scroll.
+FLOATING_IN_CHAT_JS = """() => [...document.querySelectorAll('#chat *')].filter(el => {
+  const cs = getComputedStyle(el), r = el.getBoundingClientRect();
+  return ['absolute', 'fixed', 'sticky'].includes(cs.position) && cs.display !== 'none'
+    && cs.visibility !== 'hidden' && parseFloat(cs.opacity) > 0 && r.width * r.height > 0
+    && el.closest('[data-testid=status-tracker]') === null && !el.matches('[data-testid=status-tracker]');
+}).map(el => el.className.toString())"""
+
+
+def overflowing(page, selector: str) -> list[str]:
+    return page.evaluate(OVERFLOWING_JS, selector)
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes share more than a pixel's edge."""
+    return (a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1
+            and a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1)
+
+
+def boxes(page, *selectors: str) -> list[dict]:
+    return [page.locator(s).bounding_box() for s in selectors]
+
+
+def assert_apart(page, *selectors: str) -> None:
+    found = boxes(page, *selectors)
+    for i, a in enumerate(found):
+        for j in range(i + 1, len(found)):
+            assert not overlap(a, found[j]), f"{selectors[i]} overlaps {selectors[j]}: {a} {found[j]}"
+
+
+def assert_within_width(page, width: int, *selectors: str) -> None:
+    for s, b in zip(selectors, boxes(page, *selectors)):
+        assert b["x"] >= 0 and b["x"] + b["width"] <= width + 0.5, f"{s} runs past {width} px: {b}"
+
+
+def release_options(page) -> list[str]:
+    """The 'Open a release' choices, read by opening the picker."""
+    page.locator("#release-pick input").click()
+    options = page.locator("#release-pick [role=option]")
+    options.first.wait_for(timeout=10_000)
+    texts = [t.replace("✓", "").strip() for t in options.all_inner_texts()]
+    page.keyboard.press("Escape")
+    return texts
+
+
+@pytest.mark.parametrize("width,height", SIZES)
+def test_layout_fits_the_screen(browser, app_url, tmp_path, width, height):
+    """At both sizes nothing runs off the screen or overlaps: the date boxes with their labels and typed
+    values, the example questions whole, the source cards whole and one per release, nothing floating over
+    the chat; an over-long question is refused before it is posted; every release can be opened."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(app_url)
+        page.locator("#question textarea").wait_for(timeout=60_000)
+        # before any question, every release of the index can be opened
+        assert len(set(release_options(page))) == releases_in_status(page)
+        page.locator("#date-range").get_by_text("Release dates").click()
+        page.locator("#source-filter").get_by_text("Sources", exact=True).click()
+        page.locator("#since input").fill("20 June 2024")
+        page.locator("#until input").fill("26/06/2024")
+        page.screenshot(path=str(tmp_path / f"filters-{width}x{height}.png"), full_page=True)
+        assert_apart(page, "#since input", "#until input", "#date-note", "#source-pick")
+        assert_apart(page, "#since [data-testid=block-info]", "#since input", "#until [data-testid=block-info]")
+        assert_apart(page, "#date-range", "#source-filter")
+        assert overflowing(page, "#since input, #until input, #date-range [data-testid=block-info]") == []
+        page.locator("#since input").fill("")
+        page.locator("#until input").fill("")
+
+        long_question = "Who will succeed Jens Stoltenberg as Secretary General? " * 20
+        page.locator("#question textarea").fill(long_question)
+        page.locator("#question textarea").press("Enter")
+        page.get_by_text("characters long").first.wait_for(timeout=10_000)
+        assert page.locator("#question textarea").input_value() == long_question  # the text stays
+        assert page.locator("#chat [data-testid=user]").count() == 0  # and is never posted
+        page.locator("[data-testid=toast-close]").first.click()
+
+        for question in ("Who will succeed Jens Stoltenberg as Secretary General?", "When does he take office?",
+                         "How much did Northwind Robotics raise?"):
+            ask_in_page(page, question)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / f"layout-{width}x{height}.png"), full_page=True)
+
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert_within_width(page, width, "#chat", "#question", "#ask", "#date-range", "#source-filter",
+                            "#examples", "#clear", "#sources", "#release-pick", "#release", "#index-status")
+        assert_apart(page, "#chat", "#question", "#date-range", "#examples", "#clear")
+        assert_apart(page, "#chat", "#sources")
+        assert page.evaluate(FLOATING_IN_CHAT_JS) == []
+        buttons = page.locator("#examples button")
+        assert [t.strip() for t in buttons.all_inner_texts()] == EXAMPLES
+        assert overflowing(page, "#examples button") == []
+        assert_apart(page, *(f"#examples button >> nth={i}" for i in range(buttons.count())))
+        titles = page.locator("#sources .qa-source .qa-title").all_inner_texts()
+        assert len(titles) >= 2 and len(titles) == len(set(titles)), titles  # one card per release
+        assert overflowing(page, "#sources .qa-passage, #sources .qa-source-head") == []
+        assert_apart(page, *(f"#sources .qa-source >> nth={i}" for i in range(len(titles))))
+        assert len(set(release_options(page))) == releases_in_status(page)
+    finally:
+        context.close()
+
+
 def test_screenshot_module(app_url, browser, tmp_path):
     out = capture(app_url, tmp_path / "shot.png", question="How many books does the Eastside branch hold?", browser=browser)
     data = out.read_bytes()

@@ -74,7 +74,7 @@ def test_confidence_label_comes_from_the_answer_or_its_score():
 
 
 def test_answer_html_accepts_the_api_dict():
-    from ui.app import answer_to_dict
+    from ui.api import answer_to_dict
 
     d = answer_to_dict(_answer())
     assert d["answer"] == "Mark Rutte" and d["title"] == "NATO <b>Allies</b> pick Rutte"
@@ -166,3 +166,24 @@ def test_a_source_with_a_url_links_its_release_and_bad_urls_do_not():
     html = render.sources_html(Answer("Who?", "Ingrid Solberg", good.text, True, 0.9, [good, bad], "r1", 22, 36))
     assert 'href="https://port.example/news/nordkai.html?a=1&amp;b=2"' in html
     assert "javascript:" not in html and html.count("<a ") == 1
+
+
+def test_sources_show_each_release_once_with_its_best_passage():
+    a = _answer(sources=[_source(), _source("Other", rid="r2", score=0.4), _source(start=0, end=20, score=0.3)])
+    assert [s.release_id for s in render.distinct_sources(a)] == ["r1", "r2"]
+    out = render.sources_html(a)
+    assert out.count('class="qa-source"') == 2 and out.count("<mark>") == 1
+    abstained = _answer(text="", answered=False, start=None, end=None, sources=a.sources)
+    assert render.abstain_html(abstained).count("<li>") == 2
+
+
+def test_no_function_in_ui_is_over_150_lines():
+    import ast
+    from pathlib import Path
+
+    long = []
+    for path in sorted((Path(__file__).parent.parent / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 150:
+                long.append(f"{path.name}:{node.name}")
+    assert long == []

@@ -32,6 +32,7 @@ __all__ = [
     "citation_text",
     "confidence_html",
     "snippet",
+    "distinct_sources",
 ]
 
 #: How many characters of a passage the chat quotes when it abstains.
@@ -223,7 +224,7 @@ def abstain_html(answer: Any, max_passages: int = 3) -> str:
     """The reply when the corpus does not answer: says so plainly, then the closest passages."""
     message = _squash(get(answer, "message") or "") or "The press releases do not answer this question."
     parts = ['<div class="qa-reply qa-abstained">', f'<p class="qa-no-answer"><strong>{escape(message)}</strong></p>']
-    sources = (get(answer, "sources") or [])[:max_passages]
+    sources = distinct_sources(answer)[:max_passages]
     if sources:
         if "closest" not in message.lower():
             parts.append("<p>The closest passages:</p>")
@@ -238,12 +239,25 @@ def abstain_html(answer: Any, max_passages: int = 3) -> str:
     return "".join(parts)
 
 
+def distinct_sources(answer: Any) -> list:
+    """The answer's passages, one per release: its best-ranked (the answer's own, for its release), so no
+    release is shown twice."""
+    seen: set = set()
+    out = []
+    for s in get(answer, "sources") or []:
+        rid = get(s, "release_id")
+        if rid is None or rid not in seen:
+            seen.add(rid)
+            out.append(s)
+    return out
+
+
 def sources_html(answer: Any) -> str:
-    """The sources panel: each retrieved passage with its release and date (its retrieval score
+    """The sources panel: each retrieved release's best passage with its title and date (its retrieval score
     on hover); the answer marked inside the passage it came from, with the answer's confidence."""
     if answer is None:
         return '<div class="qa-sources qa-empty">Ask a question to see the passages behind the answer.</div>'
-    sources = get(answer, "sources") or []
+    sources = distinct_sources(answer)
     if not sources:
         return '<div class="qa-sources qa-empty">No passages were retrieved for this question.</div>'
     rid, text = get(answer, "release_id"), answer_text(answer)
@@ -264,7 +278,7 @@ def sources_html(answer: Any) -> str:
             '<li class="qa-source">'
             f'<div class="qa-source-head"{_retrieval_title(s)}>'
             f'{_citation_html(get(s, "title"), get(s, "date"), get(s, "url"))}{sure}</div>'
-            f'<div class="qa-passage{" qa-has-answer" if spans else ""}">{highlight(passage, spans)}</div>'
+            f'<div class="qa-passage">{highlight(passage, spans)}</div>'
             "</li>"
         )
     parts.append("</ol></div>")
