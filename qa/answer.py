@@ -40,6 +40,7 @@ class Answer:
     evidence_end: int | None = None
     message: str = ""  # a plain-language note (why it abstained, what was wrong with the input)
     label: str = ""  # `score` in a word a person reads right: confident, likely or unsure
+    generation: str = ""  # the index generation it was read from (Assistant.release shows the text it had)
 
     def __post_init__(self) -> None:
         if not self.label:  # one rule for every answer: the shipped calibration's (an assistant passes its own)

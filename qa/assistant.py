@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -35,6 +36,9 @@ MAX_QUESTION_CHARS = 1000
 N_SOURCES = 5
 #: added to the sentences of a release that holds an earlier answer of the conversation
 HISTORY_BOOST = 0.15
+#: index generations replaced while this assistant served, whose releases are kept so that an answer given
+#: from one can still be shown inside the release text it was read from
+EARLIER_GENERATIONS_KEPT = 2
 
 
 def no_answer_message(question: str) -> str:
@@ -168,6 +172,7 @@ class Assistant:
         self.threshold = self.calibration.threshold if threshold is None else threshold
         self._swap = threading.Lock()  # held only while a new generation is loaded, never across a question
         self._gen = self._load()
+        self._earlier: OrderedDict[str, Mapping[str, Release]] = OrderedDict()  # generation -> its releases
 
     @property
     def reader(self) -> Reader:
@@ -190,10 +195,15 @@ class Assistant:
         if newest is not None and newest.name != gen.path.name:
             with self._swap:
                 if self._gen.path.name != newest.name:
+                    old = self._gen
                     try:
                         self._gen = self._load()
                     except IndexStoreError:
                         pass  # a broken new index is not served; keep answering from the one we have
+                    else:
+                        self._earlier[old.path.name] = old.data.releases
+                        while len(self._earlier) > EARLIER_GENERATIONS_KEPT:
+                            self._earlier.popitem(last=False)
                 gen = self._gen
         return gen
 
@@ -240,10 +250,11 @@ class Assistant:
         trace["span_text"] = release.text[best.start:best.end] if best else ""
         if best is None or conf < self.threshold:
             return Answer(text, "", release.text[ev_s:ev_e], False, conf, sources, release.release_id,
-                          None, None, ev_s, ev_e, label=cal.label(conf),
-                          message=no_answer_message(text)), trace
+                          None, None, ev_s, ev_e, label=cal.label(conf), message=no_answer_message(text),
+                          generation=gen.path.name), trace
         return Answer(text, release.text[best.start:best.end], release.text[ev_s:ev_e], True, conf, sources,
-                      release.release_id, best.start, best.end, ev_s, ev_e, label=cal.label(conf)), trace
+                      release.release_id, best.start, best.end, ev_s, ev_e, label=cal.label(conf),
+                      generation=gen.path.name), trace
 
     def status(self) -> dict:
         """How many releases and chunks, when built, and whether the corpus changed since (from the files'
@@ -263,10 +274,19 @@ class Assistant:
         """The index's sources as (name, number of releases), by name: what `ask(source=...)` accepts."""
         return self._current().data.sources()
 
-    def release(self, release_id: str) -> Release:
-        """The whole release, for showing it with the answer marked."""
+    def release(self, release_id: str, generation: str | None = None) -> Release:
+        """The whole release, for showing it with the answer marked: as the index `generation` held it (an
+        answer's `generation`, so that its offsets fit the text even after a rebuild), else as it is now."""
+        gen = self._current()
+        if generation and generation != gen.path.name:
+            releases = self._earlier.get(generation)
+            if releases is None:
+                raise KeyError("the index has been rebuilt since this answer was given; ask again to see the "
+                               "release as it is now.")
+        else:
+            releases = gen.data.releases
         try:
-            return self._current().data.releases[release_id]
+            return releases[release_id]
         except KeyError:
             raise KeyError(f"No release with id {release_id!r} in the index.") from None
 

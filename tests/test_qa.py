@@ -184,6 +184,34 @@ def test_assistant_switches_to_a_rebuilt_index_between_questions(built, tmp_path
     assert a.sources[0].title == "Bakery in Bruges wins award" and "De Molen" in a.evidence
 
 
+def test_an_answer_is_shown_in_the_release_as_the_index_that_answered_held_it(built, tmp_path):
+    """An edit moves the answer's offsets; the release viewer still shows the text the answer was read from."""
+    import shutil
+
+    corpus, _, _ = built
+    mine = tmp_path / "corpus"
+    shutil.copytree(corpus, mine)
+    build_index(mine, tmp_path / "index")
+    assistant = qa.Assistant(tmp_path / "index")
+    a = assistant.ask("How many robots does the exhibition show?")
+    assert a.answered and a.text == "40" and a.generation == assistant.status()["generation"]
+    museum = mine / "more" / "museum.md"
+    museum.write_text(EXTRA.replace("The exhibition shows", "Opened by the mayor, the exhibition shows"),
+                      encoding="utf-8")
+    build_index(mine, tmp_path / "index")
+    assistant.reload()
+    assert assistant.status()["generation"] != a.generation
+    then, now = assistant.release(a.release_id, generation=a.generation), assistant.release(a.release_id)
+    assert then.text[a.start:a.end] == "40" and "mayor" not in then.text and "mayor" in now.text
+    # two rebuilds later that text is no longer kept: one sentence says so
+    for n in (1, 2):
+        museum.write_text(EXTRA + f"\nUpdate {n}.\n", encoding="utf-8")
+        build_index(mine, tmp_path / "index")
+        assistant.reload()
+    with pytest.raises(KeyError, match="rebuilt since this answer"):
+        assistant.release(a.release_id, generation=a.generation)
+
+
 def test_status_reports_the_index(built):
     corpus, _, assistant = built
     s = assistant.status()

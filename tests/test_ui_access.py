@@ -396,7 +396,7 @@ class SlowAssistant:
     def status(self):
         return {"releases": 1, "chunks": 1}
 
-    def release(self, release_id):
+    def release(self, release_id, generation=None):
         raise KeyError(release_id)
 
 

@@ -209,15 +209,15 @@ def release_markup(ctx: AppContext, release_id: str | None, answer: dict | None)
     """The whole release, with `answer` marked in it and the passage it was found in shaded."""
     if not release_id:
         return render.release_html(None)
+    src = next((s for s in (answer or {}).get("sources") or [] if s.get("release_id") == release_id), None)
+    # a release the answer cites is shown as the index generation that answered held it, so its marks fit
+    cited = answer is not None and (src is not None or answer.get("release_id") == release_id)
     try:
-        release = ctx.assistant.release(release_id)
+        release = ctx.assistant.release(release_id, generation=answer.get("generation") if cited else None)
     except Exception as exc:  # the index may have been rebuilt without this release
-        return render.message_html(f"This release cannot be shown: {exc}")
-    passage = None
-    if answer:
-        src = next((s for s in answer.get("sources") or [] if s.get("release_id") == release_id), None)
-        if src and src.get("start") is not None:
-            passage = (src["start"], src["end"])
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return render.message_html(f"This release cannot be shown: {reason}")
+    passage = (src["start"], src["end"]) if src and src.get("start") is not None else None
     return render.release_html(release, answer if answer and answer.get("answered") else None, passage)
 
 
