@@ -10,43 +10,7 @@ import sys
 
 from . import config
 from .errors import CorpusError, IndexStoreError
-
-
-def _say_waiting(done: int, total: int, stage: str) -> None:
-    from .build import WAITING_STAGE
-
-    if stage != WAITING_STAGE:
-        return
-    print("Another build of this index is running; waiting for it to finish (--no-wait fails at once instead).",
-          file=sys.stderr, flush=True)
-
-
-def _progress_bar():
-    """A tqdm progress callback for (done, total, stage) reports."""
-    from tqdm import tqdm
-
-    bar = {"stage": None, "tqdm": None}
-
-    def update(done: int, total: int, stage: str) -> None:
-        from .build import WAITING_STAGE
-
-        if stage == WAITING_STAGE:
-            _say_waiting(done, total, stage)
-            return
-        if stage != bar["stage"]:
-            if bar["tqdm"]:
-                bar["tqdm"].close()
-            bar["stage"] = stage
-            bar["tqdm"] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=False,
-                               disable=None, mininterval=0.5)
-        bar["tqdm"].n = done
-        bar["tqdm"].refresh()
-
-    def close() -> None:
-        if bar["tqdm"]:
-            bar["tqdm"].close()
-
-    return update, close
+from .progress import say_waiting, stage_bar
 
 
 def _use_device(name: str) -> None:
@@ -122,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             # Checks the address (and that Ray is installed) before the build starts; Ray itself is
             # started only when there is something to embed.
             processor = ray_processor(args.ray, workers=args.workers)
-        update, close = _progress_bar() if not args.json else (_say_waiting, lambda: None)
+        update, close = stage_bar() if not args.json else (say_waiting, lambda: None)
         try:
             report = build_index(corpus, index, full=args.full, progress=update,
                                  lock_timeout=0 if args.no_wait else -1, processor=processor,

@@ -18,19 +18,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import config, generations, pipeline, store
-from .converters import SIDECAR_SUFFIX
 from .errors import BuildLockedError, IndexStoreError
 from .pipeline import Processed, Processor
+from .progress import WAITING_STAGE, Progress
 from .releases import ReadReport, read_corpus
 from .types import Chunk, Release
 from .writer import GenerationWriter, disk_full_message
-
-Progress = Callable[[int, int, str], None]  # (done, total, stage)
-#: The progress stage reported while another build holds the lock.
-WAITING_STAGE = "waiting for another build"
 
 
 @dataclass
@@ -197,20 +192,16 @@ def _unchanged(read: ReadReport, index_path: Path, settings: dict, vector_kind: 
     have = [(rid, v["sha256"]) for rid, v in store.release_hashes(index_path).items()]
     if have != [(r.release_id, r.sha256) for r in read.releases]:
         return None
-    # a release file edited without changing its releases is recorded anew (a skipped file alone writes nothing)
+    # every file read is recorded, so that freshness compares like with like: a release file edited without
+    # changing its releases, or a file added that cannot be read, writes a generation that records it (no
+    # vector is embedded for it) instead of leaving the index stale for ever
     files = store.corpus_files(index_path)
-    if files is None or _release_files(files.values(), read) != _release_files(read.read, read):
+    if files is None or {f.path: f.sha256 for f in files.values()} != {f.path: f.sha256 for f in read.read}:
         return None
     try:
         return store.verify_index(index_path)  # a damaged index is rebuilt, not kept
     except IndexStoreError:
         return None
-
-
-def _release_files(files, read: ReadReport) -> dict[str, str]:
-    """path -> sha256 of the files (and sidecars) that hold the releases read."""
-    paths = {r.path for r in read.releases}
-    return {f.path: f.sha256 for f in files if f.path in paths or f.path.removesuffix(SIDECAR_SUFFIX) in paths}
 
 
 def _classify(prev_rel: dict[str, dict], new: dict[str, Release]):

@@ -95,3 +95,26 @@ def test_status_reads_no_release_file(tmp_path, monkeypatch):
     assert assistant.status()["stale"] is True
     (corpus / "notes.odt").write_bytes(b"not a release format")  # not read by a build: not staleness
     assert assistant.status()["releases"] == 2
+
+
+def test_an_unreadable_file_is_reported_once_and_leaves_the_index_fresh(tmp_path):
+    """A file that cannot be read is skipped with its reason, recorded by the build (nothing re-embedded), and
+    status says up to date until the folder changes again; what was indexed stays."""
+    import qa
+    from index.build import build_index
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Harbour opens\n\nThe harbour opened on 3 May 2024 in Ghent.\n", encoding="utf-8")
+    build_index(corpus, index)
+    assistant = qa.Assistant(index)
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a PDF")
+    assert assistant.status()["stale"] is True
+    report = build_index(corpus, index)
+    assert report.written and report.chunks_embedded == 0 and report.unchanged == 1
+    assert [path for path, _ in report.skipped] == ["broken.pdf"]
+    assert assistant.status()["stale"] is False and assistant.status()["releases"] == 1
+    again = build_index(corpus, index)
+    assert not again.written and [path for path, _ in again.skipped] == ["broken.pdf"]
+    (corpus / "broken.pdf").unlink()
+    assert assistant.status()["stale"] is True

@@ -718,7 +718,7 @@ def test_watch_rebuilds_after_a_burst_of_changes(work):
         first = wait_build(1)
         assert not first.written and first.unchanged == 5  # started up to date
         time.sleep(0.5)  # the watcher is armed
-        # A burst: two new files, one edited, plus files the watcher must ignore.
+        # A burst: two new files, one edited, a hidden draft the watcher ignores and a damaged PDF it reports.
         (corpus / "summit.txt").write_text(SUMMIT, encoding="utf-8")
         (corpus / "late.md").write_text("# Late news\n\nFuel convoys reached Latvia on Friday.\n", encoding="utf-8")
         (corpus / "air-defence.md").write_text(AIR_DEFENCE.replace("eight", "ten"), encoding="utf-8")
@@ -728,10 +728,11 @@ def test_watch_rebuilds_after_a_burst_of_changes(work):
         assert _counts(second) == (2, 1, 0, 4), lines
         time.sleep(1.5)
         assert len(reports) == 2, lines  # one build for the whole burst
-        (corpus / "notes.pdf").write_bytes(b"%PDF-1.5")  # ignored
         (corpus / "bad.txt").write_bytes(b"\xff\xfe not utf-8")  # a skipped file does not stop the watcher
         third = wait_build(3)
-        assert third.skipped and third.skipped[0][0] == "bad.txt" and not third.written
+        # the unreadable files are recorded (so the index is not stale for ever), and nothing is embedded
+        assert [path for path, _ in third.skipped] == ["bad.txt", "notes.pdf"]
+        assert third.written and third.chunks_embedded == 0 and _counts(third) == (0, 0, 0, 7)
         (corpus / "summit.txt").unlink()
         fourth = wait_build(4)
         assert _counts(fourth) == (0, 0, 1, 6)

@@ -48,38 +48,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress():
-    """A build_index progress callback drawing a tqdm bar per stage (plain prints without tqdm)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        def plain(done: int, total: int, stage: str) -> None:
-            if total and (done == total or done % max(1, total // 10) == 0):
-                print(f"  {stage}: {done}/{total}", flush=True)
-        return plain, lambda: None
-
-    bars: dict[str, object] = {}
-
-    def update(done: int, total: int, stage: str) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            for other in bars.values():
-                other.close()
-            bars.clear()
-            bar = bars[stage] = tqdm(total=total or None, desc=stage, unit="step", leave=True)
-        if total and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-        bars.clear()
-
-    return update, close
-
-
 def open_assistant(index_dir, corpus_dir):
     """A qa.Assistant on `index_dir`; when there is no usable index there, build it from
     `corpus_dir` first (with a progress bar) and try again."""
@@ -91,37 +59,15 @@ def open_assistant(index_dir, corpus_dir):
     except IndexStoreError as exc:
         print(f"{exc}\nBuilding the index from {corpus_dir} ...", flush=True)
     from index.build import build_index
+    from index.progress import stage_bar
 
-    update, close = _progress()
+    update, close = stage_bar()
     try:
         report = build_index(corpus_dir=corpus_dir, index_dir=index_dir, progress=update)
     finally:
         close()
-    print(report.summary() if hasattr(report, "summary") else report, flush=True)
+    print(report.summary(), flush=True)
     return qa.Assistant(index_dir=index_dir)
-
-
-def start_watch(corpus_dir, index_dir) -> threading.Thread | None:
-    """Run index.watch.watch(corpus_dir, index_dir) in a daemon thread, when it exists."""
-    try:
-        from index import watch as watch_mod
-    except ImportError:
-        watch_mod = None
-    fn = getattr(watch_mod, "watch", None)
-    if fn is None:
-        print("--watch: this version has no index.watch.watch; the corpus is not watched.", file=sys.stderr, flush=True)
-        return None
-
-    def run() -> None:
-        try:
-            fn(corpus_dir, index_dir)
-        except Exception as exc:  # a dead watcher must not take the app down
-            print(f"The corpus watcher stopped: {exc}", file=sys.stderr, flush=True)
-
-    t = threading.Thread(target=run, name="corpus-watch", daemon=True)
-    t.start()
-    print(f"Watching {corpus_dir} for changes.", flush=True)
-    return t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         warm.join()
     examples = picked.get("examples") or DEFAULT_EXAMPLES
     demo = build_app(assistant, examples=examples, corpus_dir=corpus_dir, index_dir=index_dir, policy=policy)
-    if args.watch:
-        start_watch(corpus_dir, index_dir)
+    if args.watch:  # a failed build is said in one line and watching goes on (index.watch)
+        from index.watch import watch_in_background
+
+        watch_in_background(corpus_dir, index_dir)
     try:
         url = launch(demo, host=args.host, port=args.port,
                      **({"auth": users, "auth_message": "Sign in to ask about the press releases."} if users else {}))
