@@ -167,14 +167,18 @@ def test_index_from_another_model_is_refused(built, tmp_path):
         qa.Assistant(copy)
 
 
-def test_assistant_switches_to_a_rebuilt_index_between_questions(built, tmp_path):
+def _own_copy(built, tmp_path) -> tuple[Path, qa.Assistant]:
+    """A copy of the built corpus, indexed in tmp_path/index, and an assistant over it: a test may edit both."""
     import shutil
 
-    corpus, _, _ = built
     mine = tmp_path / "corpus"
-    shutil.copytree(corpus, mine)
+    shutil.copytree(built[0], mine)
     build_index(mine, tmp_path / "index")
-    assistant = qa.Assistant(tmp_path / "index")
+    return mine, qa.Assistant(tmp_path / "index")
+
+
+def test_assistant_switches_to_a_rebuilt_index_between_questions(built, tmp_path):
+    mine, assistant = _own_copy(built, tmp_path)
     assert not assistant.ask("What does the bakery in Bruges sell?").answered
     (mine / "bakery.txt").write_text(
         "Bakery in Bruges wins award\n\nThe bakery De Molen in Bruges sells sourdough bread and won the national "
@@ -186,13 +190,7 @@ def test_assistant_switches_to_a_rebuilt_index_between_questions(built, tmp_path
 
 def test_an_answer_is_shown_in_the_release_as_the_index_that_answered_held_it(built, tmp_path):
     """An edit moves the answer's offsets; the release viewer still shows the text the answer was read from."""
-    import shutil
-
-    corpus, _, _ = built
-    mine = tmp_path / "corpus"
-    shutil.copytree(corpus, mine)
-    build_index(mine, tmp_path / "index")
-    assistant = qa.Assistant(tmp_path / "index")
+    mine, assistant = _own_copy(built, tmp_path)
     a = assistant.ask("How many robots does the exhibition show?")
     assert a.answered and a.text == "40" and a.generation == assistant.status()["generation"]
     museum = mine / "more" / "museum.md"
