@@ -1,8 +1,9 @@
-"""The reader: a fine-tuned MiniLM that marks the answer span in a passage, or says it holds none.
+"""The reader: all-mpnet-base-v2 with LoRA adapters fine-tuned to mark the answer span in a passage, or say
+it holds none.
 
 It reads several passages in one forward pass and decodes spans as Hugging Face's `run_qa.py`
 does: the best start/end pair inside the passage (end >= start, at most MAX_ANSWER_PIECES long),
-scored by start + end logit, against the window's null score (the [CLS] position). A span made
+scored by start + end logit, against the question's one null score (the first position, <s>). A span made
 mostly of the question's own word pieces is passed over: an answer that restates the question
 ("Mark Rutte will succeed Jens Stoltenberg" for "Who will succeed Jens Stoltenberg?") says no more
 than its new words.
