@@ -26,7 +26,7 @@ from .types import Annotation, Chunk, CorpusFile, Release
 #: one row of rows.npy; `day` is the release's date as a proleptic ordinal (index.dates.day_number), -1 when undated
 ROW_DTYPE = np.dtype([("chunk_id", "<i8"), ("release_pos", "<i4"), ("day", "<i4")])
 
-__all__ = ["IndexData", "load", "read_manifest", "verify_index", "file_sha256"]
+__all__ = ["IndexData", "load", "read_manifest", "verify_index"]
 
 
 def expected_settings() -> dict:

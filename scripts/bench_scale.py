@@ -223,7 +223,7 @@ def install_timers(stages: Stages) -> None:
     stages.wrap(faiss, "write_index", "  faiss write")
     stages.wrap(bm25s.BM25, "index", "  bm25 index")
     stages.wrap(bm25s.BM25, "save", "  bm25 save")
-    stages.wrap(store, "file_sha256", "  checksums")
+    stages.wrap(writer_mod, "file_sha256", "  checksums")
 
 
 STAGE_ORDER = ("read corpus", "split (sentences, chunks)", "embed (model)", "synthetic vectors", "writer-only input",

@@ -31,7 +31,7 @@ def test_shipped_model_is_small_and_matches_its_hash():
     meta = json.loads((config.READER_DIR / config.READER_META).read_text())
     weights = config.READER_DIR / config.READER_WEIGHTS
     assert weights.stat().st_size <= 25 * 1024 * 1024
-    from index.store import file_sha256
+    from index.files import file_sha256
 
     assert file_sha256(weights) == meta["sha256"]
     assert (config.READER_DIR / "README.md").is_file(), "the model card ships with the model"
@@ -88,7 +88,7 @@ def test_damaged_model_files_get_one_clear_sentence(tmp_path, damage, fragment):
 def test_a_corrupt_adapter_with_a_matching_hash_gets_one_sentence(tmp_path):
     """Adapters that pass the hash check but do not fit the base (a hand-edited reader.json) are refused in one
     sentence, not a traceback from peft."""
-    from index.store import file_sha256
+    from index.files import file_sha256
 
     model = tmp_path / "reader"
     shutil.copytree(config.READER_DIR, model)
@@ -204,7 +204,7 @@ def test_a_later_round_samples_other_questions_but_holds_out_the_same_units(tmp_
     assert units(held_other) != held
 
     # a reader that held out other units of this same data: continuing from it with --holdout-seed 99 is refused
-    from index.store import file_sha256
+    from index.files import file_sha256
 
     earlier = tmp_path / "earlier"
     earlier.mkdir()
