@@ -60,8 +60,7 @@ def built(tmp_path_factory):
 
 @pytest.mark.parametrize("question, expected, release", [
     ("Who will succeed Jens Stoltenberg as Secretary General?", "Mark Rutte", "Allies select Mark Rutte"),
-    pytest.param("When does Stoltenberg's term expire?", "1 October 2024", "Allies select Mark Rutte",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 8 open: the reader says 'ten years'")),
+    ("When does Stoltenberg's term expire?", "1 October 2024", "Allies select Mark Rutte"),
     ("How many containers can the terminal handle a year?", "2 million", "Harbour authority"),
     ("Who is the chief executive of the harbour authority?", "Anna de Vries", "Harbour authority"),
     ("How many visitors attended the centenary festival of the library?", "8,000", "Library marks"),
