@@ -38,18 +38,19 @@ eval: install
 	$(BIN)/python -m qa.training.eval $(SHARED)/nato_natural_dev.jsonl --labels
 
 # Fine-tune the reader (LoRA on all-mpnet-base-v2, shared normalisation over each question's windows) as it was
-# shipped: round 1 from the base (the defaults of qa.training.train, about 70 min on 2 CPU cores), round 2 continuing
-# from it on other questions (about 90 min; both minutes on a GPU), then fit its calibration on held-out units of
-# every source. Checkpoints in .train/, resumed when interrupted.
+# shipped: round 1 from the base (the defaults of qa.training.train, about 70 min on 2 CPU cores), rounds 2 and 3
+# each continuing from the last on other questions (about 90 min each; all minutes on a GPU), then fit its
+# calibration on held-out units of every source. Checkpoints in .train/, resumed when interrupted.
 TRAIN := $(BIN)/python -m qa.training.train
 train-reader: install
 	$(TRAIN) --work .train/reader-round1 --out .train/reader-round1-out
-	$(TRAIN) --init .train/reader-round1-out --seed 14 --max-steps 2200 --work .train/reader-round2 --out .train/reader-new
+	$(TRAIN) --init .train/reader-round1-out --seed 14 --max-steps 2200 --work .train/reader-round2 --out .train/reader-round2-out
+	$(TRAIN) --init .train/reader-round2-out --seed 15 --max-steps 2100 --work .train/reader-round3 --out .train/reader-new
 	$(BIN)/python -m qa.training.calibrate --reader .train/reader-new
 	rm -rf $(READER) && cp -r .train/reader-new $(READER)
 
 # another CPU round: continue from the committed adapters on other questions (SEED), into .train/reader-next
-SEED ?= 15
+SEED ?= 16
 train-reader-round: install
 	$(TRAIN) --init $(READER) --seed $(SEED) --work .train/round-$(SEED) --out .train/reader-next
 	$(BIN)/python -m qa.training.calibrate --reader .train/reader-next
