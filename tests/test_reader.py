@@ -287,6 +287,31 @@ def test_calibration_fit_learns_from_held_out_readings():
     assert cal.windows == 2 and 0 < cal.threshold < 1
 
 
+def test_calibration_asks_the_questions_of_left_out_paragraphs_as_unanswerable():
+    """A share of the held-out paragraphs leaves the corpus and their questions are asked as unanswerable,
+    unless the paragraphs kept still hold their answer verbatim."""
+    from qa.training.calibrate import leave_out
+
+    def article(answers):
+        return {"data": [{"title": "Bridges", "paragraphs": [
+            {"context": f"Paragraph {i} says the bridge was painted {a}.",
+             "qas": [{"question": f"What colour is bridge {i}?", "is_impossible": False,
+                      "answers": [{"text": a, "answer_start": 0}]}]} for i, a in enumerate(answers)]}]}
+
+    def questions(d):
+        return {q["question"] for art in d["data"] for p in art["paragraphs"] for q in p["qas"]}
+
+    data = article([f"shade {i:03d}" for i in range(200)])
+    kept, asked = leave_out(data, share=0.3, seed=5)
+    gone = questions(data) - questions(kept)
+    assert 30 < len(gone) < 90
+    assert {it.question for it in asked} == gone and all(not it.answers and not it.releases for it in asked)
+    # the same colour in a paragraph kept: the question may be answerable there, so it is not asked
+    data = article(["crimson red", "ochre"] * 100)
+    kept, asked = leave_out(data, share=0.3, seed=5)
+    assert len(questions(data) - questions(kept)) > 30 and asked == []
+
+
 def test_calibration_reports_how_well_its_score_tells_answerable_questions_apart():
     """The separation is the share of (answerable, unanswerable) pairs the score orders right, ties half; the
     refusals at an answered share are those of the threshold that answers that share."""

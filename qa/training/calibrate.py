@@ -2,7 +2,8 @@
 
     python -m qa.training.calibrate [--reader DIR] [--pool FILE] [--dry-run]
 
-The held-out articles (named in reader.json by `python -m qa.training.train`) become a corpus; every
+The held-out articles (named in reader.json by `python -m qa.training.train`) become a corpus, less a
+share of their paragraphs whose questions are then asked as ones the corpus cannot answer; every
 question is asked end to end and every window the reader read is kept. Then, on those
 readings only: the rank weights that pick the best window (most F1), a logistic model of
 "the chosen span is right", the abstention threshold (best overall SQuAD 2.0 F1 with
@@ -25,7 +26,7 @@ import numpy as np
 
 from .. import config
 from ..calibration import Calibration
-from .eval import answering_threshold, best_over, f1_score, separation, squad_index, squad_items
+from .eval import Item, answering_threshold, best_over, f1_score, separation, squad_index, squad_items
 
 #: the operating point answers at least this share of answerable held-out questions: a press
 #: office's users ask mostly answerable questions, and a refusal of one costs as much as a wrong answer
@@ -42,6 +43,12 @@ WINDOW_CHOICES = (2, 4, 6, 8)
 #: held-out questions asked (of about 2,900), as the shipped reader was: about 2 a second on 2 cores in bf16
 CALIBRATION_QUESTIONS = 800
 WINDOWS_TOLERANCE = 0.005
+#: share of the held-out paragraphs left out of the corpus, their questions asked as unanswerable: the kind a
+#: press office's users ask most (about a detail or a subject no release mentions), which SQuAD 2.0's
+#: unanswerable questions (their paragraph is there, the answer is not) do not teach the score
+LEFT_OUT_PARAGRAPHS = 0.15
+#: a left-out question whose answer (this long or longer) the corpus still holds verbatim is not asked
+LEAKED_ANSWER_CHARS = 4
 
 
 @dataclass
@@ -202,6 +209,26 @@ def fit(data: list[Asked], max_windows: int | None = None,
     return Calibration(rank, weights, round(threshold, 4), cutoffs, windows, fitted_on), report
 
 
+def leave_out(data: dict, share: float = LEFT_OUT_PARAGRAPHS, seed: int = 13) -> tuple[dict, list[Item]]:
+    """`data` without a random `share` of its paragraphs, and those paragraphs' questions as unanswerable
+    items, less any whose answer the paragraphs kept still hold verbatim (they may be answerable there)."""
+    rng = random.Random(seed)
+    kept, gone = [], []
+    for art in data["data"]:
+        paras = []
+        for p in art["paragraphs"]:
+            if rng.random() < share:
+                gone.extend(p["qas"])
+            else:
+                paras.append(p)
+        if paras:
+            kept.append({**art, "paragraphs": paras})
+    text = "\n".join(p["context"] for art in kept for p in art["paragraphs"]).lower()
+    leaked = lambda qa: any(len(a["text"]) >= LEAKED_ANSWER_CHARS and a["text"].lower() in text
+                            for a in qa.get("answers", []))
+    return {"data": kept}, [Item(qa["question"], [], []) for qa in gone if not leaked(qa)]
+
+
 def held_out_data(pool: Path, units: dict[str, list[str]]) -> dict:
     """The held-out questions as SQuAD data: the units of each source the reader held out (reader.json's
     held_out_units)."""
@@ -248,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         data = [Asked(a, [tuple(r) for r in rs]) for a, rs in kept["asked"]]
     else:
-        items, files = squad_items(held_out_data(args.pool, units))
+        corpus, left_out = leave_out(held_out_data(args.pool, units))
+        items, files = squad_items(corpus)
+        items += left_out
         if 0 < args.sample < len(items):
             items = random.Random(13).sample(items, args.sample)
         # read as many windows as calibration may choose from, whatever the reader's current setting
@@ -258,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         args.readings.write_text(json.dumps({"sha256": meta.get("sha256"), "precision": precision,
                                              "asked": [(a.answers, a.readings) for a in data]}), encoding="utf-8")
     cal, report = fit(data, args.max_windows or config.MAX_WINDOWS.get(precision),
-                      f"{len(data)} questions of the held-out units of every training source")
+                      f"{len(data)} questions of the held-out units of every training source, "
+                      f"{LEFT_OUT_PARAGRAPHS:.0%} of their paragraphs left out of the corpus")
     report["seconds"] = round(time.perf_counter() - t0)
     print(json.dumps({"calibration": cal.to_dict(), **report}, indent=1))
     if not args.dry_run:
