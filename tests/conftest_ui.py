@@ -125,6 +125,13 @@ class Server:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def wait_for(self, text: str, timeout: float = 60.0) -> bool:
+        """Whether the server prints `text` within `timeout` s (background threads print after the URL)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return text in self.output
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -180,8 +180,8 @@ def test_answers_are_quick(client):
 
 def test_watch_picks_up_a_new_release(ui_server, client, ui_corpus):
     """With --watch, a file dropped into the corpus is answerable soon after, without a restart."""
-    assert "Watching" in ui_server.output
-    q = "How many passengers can the Kelby ferry terminal handle?"
+    assert ui_server.wait_for("Watching"), ui_server.output
+    q = "Who designed the Kelby ferry terminal?"
     assert not client.predict(q, api_name="/ask")["answered"]
     (ui_corpus / "harbour.txt").write_text(
         "Port of Kelby opens a new ferry terminal\n\nSource: Port of Kelby\n\n"
@@ -194,7 +194,7 @@ def test_watch_picks_up_a_new_release(ui_server, client, ui_corpus):
         if r["answered"] or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert r["answered"] and r["answer"] == "3,000", ui_server.output[-2000:]
+    assert r["answered"] and r["answer"] == "Ingrid Falk", ui_server.output[-2000:]
     assert r["title"] == "Port of Kelby opens a new ferry terminal"
 
 
