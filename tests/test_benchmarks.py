@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+#: the scale benchmarks make their releases from the shared SQuAD paragraphs
+needs_shared = pytest.mark.skipif(not (ROOT.parent / "shared" / "data").is_dir(), reason="needs ../shared/data")
 
 
 def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -20,6 +24,7 @@ def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+@needs_shared
 def test_bench_scale_runs_a_real_a_synthetic_and_a_writer_only_size():
     r = _run("scripts/bench_scale.py", "--sizes", "2e2,1e3,2e3", "--real-up-to", "2e2", "--writer-only-from", "2e3",
              "--questions", "1", "--encode-sample", "20", "--recall-queries", "10", "--json")
@@ -31,6 +36,7 @@ def test_bench_scale_runs_a_real_a_synthetic_and_a_writer_only_size():
         assert row["query"]["recall_questions"] > 0.9
 
 
+@needs_shared
 def test_bench_index_builds_and_rebuilds_one_changed_release():
     r = _run("scripts/bench_index.py", "--releases", "20", "--json")
     assert r.returncode == 0, r.stderr[-3000:]
