@@ -245,6 +245,25 @@ def test_shared_loss_is_one_softmax_over_all_windows_of_a_question():
     assert float(shared_loss(logits, logits, none)) == pytest.approx(float(torch.logsumexp(flat, 0) - torch.log(torch.tensor(2.0))))
 
 
+def test_window_loss_is_a_softmax_per_window_with_cls_where_the_answer_is_not():
+    """The per-window objective (kept to compare with the shared one): each window is its own softmax; the
+    window holding the answer targets it, every other window its [CLS]; a distractor's confident span in the
+    other window costs that window, not the answer window."""
+    import torch
+
+    from qa.training.train import window_loss
+
+    valid = torch.tensor([[True, False, True, True], [True, False, True, True]])
+    batch = {"valid": valid, "answer_window": torch.tensor([1]), "answer_start": torch.tensor([2]),
+             "answer_end": torch.tensor([3])}
+    logits = torch.zeros(2, 4)
+    assert float(window_loss(logits, logits, batch)) == pytest.approx(float(torch.log(torch.tensor(3.0))))
+    start, end = logits.clone(), logits.clone()
+    start[1, 2] = end[1, 3] = start[0, 0] = end[0, 0] = 20.0  # the answer in its window, [CLS] in the other
+    assert float(window_loss(start, end, batch)) < 1e-3
+    start[0, 2] = end[0, 2] = 20.0  # a span as sure as [CLS] in the window without the answer
+    assert float(window_loss(start, end, batch)) == pytest.approx(float(torch.log(torch.tensor(2.0))) / 2, abs=1e-3)
+
 def test_groups_are_the_answer_window_and_distractors_without_the_answer():
     from qa.training.data import Example, groups, unspace
 

@@ -73,6 +73,9 @@ class TrainSettings:
     holdout: str = DEFAULT_HOLDOUT
     group_size: int = 4
     negative_share: float = 0.15
+    #: "shared": one softmax over a question's windows (shipped); "window": each window its own softmax, its
+    #: [CLS] the target where the answer is elsewhere or absent (run_qa.py's objective, kept to compare)
+    objective: str = "shared"
     #: LoRA rank and scale; adapters on every linear layer of the 12 blocks (config.LORA_TARGETS)
     lora_rank: int = 16
     lora_alpha: int = 32
@@ -154,7 +157,7 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
         save_strategy="steps", save_steps=50, save_total_limit=2, logging_steps=25, report_to="none",
         seed=settings.seed, data_seed=settings.seed + len(history),  # another round sees another order
         dataloader_num_workers=0, disable_tqdm=False)
-    trainer = _group_trainer(Trainer)(model=model, args=args, train_dataset=feats, processing_class=tokenizer,
+    trainer = _group_trainer(Trainer, settings.objective)(model=model, args=args, train_dataset=feats, processing_class=tokenizer,
                                       data_collator=GroupCollator(tokenizer))
     steps = args.max_steps if args.max_steps > 0 else math.ceil(len(feats) / settings.batch_size * settings.epochs)
     windows_per_group = n_windows / max(len(feats), 1)
@@ -296,14 +299,37 @@ def shared_loss(start_logits, end_logits, batch: dict):
     return loss / 2
 
 
-def _group_trainer(Trainer):
+def window_loss(start_logits, end_logits, batch: dict):
+    """Negative log-likelihood of each window's own target under a softmax over that window alone: the
+    answer's start (end) word piece in the window that holds it, [CLS] in every other window."""
+    import torch
+
+    g = len(batch["answer_window"])
+    valid = batch["valid"]
+    n, length = valid.shape
+    window = torch.arange(n, device=valid.device) % (n // g)
+    a = batch["answer_window"].repeat_interleave(n // g)
+    keep = valid[:, 0]  # a padded window (a short group) counts for nothing
+    loss = 0.0
+    for logits, pos in ((start_logits, batch["answer_start"]), (end_logits, batch["answer_end"])):
+        x = logits.float().view(n, length).masked_fill(~valid, -1e4)
+        target = torch.where(window == a, pos.repeat_interleave(n // g), torch.zeros_like(a))
+        nll = torch.logsumexp(x, dim=1) - x.gather(1, target.unsqueeze(1)).squeeze(1)
+        loss = loss + nll[keep].mean()
+    return loss / 2
+
+
+LOSSES = {"shared": shared_loss, "window": window_loss}
+
+
+def _group_trainer(Trainer, objective: str = "shared"):
     class GroupTrainer(Trainer):
         """Trainer whose loss is the shared-normalisation loss over each question's group of windows."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = {k: inputs.pop(k) for k in ("valid", "answer_window", "answer_start", "answer_end")}
             out = model(**inputs)
-            loss = shared_loss(out.start_logits, out.end_logits, labels)
+            loss = LOSSES[objective](out.start_logits, out.end_logits, labels)
             return (loss, out) if return_outputs else loss
 
     return GroupTrainer
@@ -336,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group-size", type=int, default=d.group_size, help="windows per question")
     p.add_argument("--negative-share", type=float, default=d.negative_share,
                    help="share of answerable questions grouped without their answer window")
+    p.add_argument("--objective", choices=("shared", "window"), default=d.objective,
+                   help="shared: one softmax over a question's windows; window: one per window (to compare)")
     p.add_argument("--lora-rank", type=int, default=d.lora_rank)
     p.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
     p.add_argument("--warmup", type=float, default=d.warmup_ratio, help="share of the steps to warm up over")
@@ -350,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                              max_steps=args.max_steps, limit=args.limit, warmup_ratio=args.warmup, mix=args.mix,
                              holdout=args.holdout, group_size=args.group_size, holdout_seed=args.holdout_seed,
                              negative_share=args.negative_share, lora_rank=args.lora_rank,
-                             lora_alpha=args.lora_alpha)
+                             lora_alpha=args.lora_alpha, objective=args.objective)
     out = train(settings, args.pool, args.out, args.work, args.device, args.init)
     print(f"reader written to {out}")
     return 0
