@@ -27,6 +27,8 @@ BASE_DIR = Path(os.environ.get("QA_BASE_DIR") or Path(os.environ.get("XDG_CACHE_
 #: its settings, sha256, calibration and figures in reader.json, and a model card
 READER_DIR = Path(os.environ.get("QA_READER_DIR") or Path(__file__).resolve().parent / "models" / "reader")
 READER_WEIGHTS = "adapter_model.safetensors"
+#: a fully fine-tuned reader's weights (`--lora-rank 0`, trained to compare with LoRA; never shipped)
+READER_FULL_WEIGHTS = "model.safetensors"
 READER_META = "reader.json"
 #: the reader's LoRA adapters: on every linear layer of the 12 blocks (attention q, k, v, o and both
 #: feed-forward layers); trained beside them and shipped whole: the LayerNorms and the span head

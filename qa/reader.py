@@ -60,21 +60,26 @@ def joint_null(cls_starts, cls_ends) -> float:
 
 
 def export_reader(model, out_dir: Path, meta: dict) -> Path:
-    """Write a trained LoRA model as the shipped reader: its adapters, LayerNorms and span head in fp16
-    (peft's layout), the base's configuration and the meta with the weights' sha256."""
+    """Write a trained model as a reader: a LoRA model as the shipped reader does, its adapters, LayerNorms and
+    span head in fp16 (peft's layout); a fully fine-tuned one as all its weights in fp16. With the base's
+    configuration and the meta holding the weights' sha256."""
     import torch
     from safetensors.torch import load_file, save_file
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    weights = out_dir / config.READER_WEIGHTS
-    save_file({k: v.to(torch.float16).contiguous() for k, v in load_file(str(weights)).items()}, str(weights))
-    base = model.get_base_model().config
+    fp16 = lambda tensors: {k: v.to(torch.float16).contiguous() for k, v in tensors.items()}  # noqa: E731
+    if hasattr(model, "get_base_model"):  # peft
+        model.save_pretrained(str(out_dir))
+        weights, base = out_dir / config.READER_WEIGHTS, model.get_base_model().config
+        save_file(fp16(load_file(str(weights))), str(weights))
+    else:
+        weights, base = out_dir / config.READER_FULL_WEIGHTS, model.config
+        save_file(fp16(model.state_dict()), str(weights))
     # a new model starts uncalibrated: `python -m qa.training.calibrate` fits its calibration
     meta = {**meta, "base": {"name": config.BASE_MODEL, "sha256": config.BASE_SHA256, "model_type": base.model_type,
                              "hidden_size": base.hidden_size, "num_hidden_layers": base.num_hidden_layers},
-            "weights": config.READER_WEIGHTS, "sha256": file_sha256(weights), "calibration": {}}
+            "weights": weights.name, "sha256": file_sha256(weights), "calibration": {}}
     write_meta(out_dir, meta)
     return out_dir
 
@@ -108,9 +113,12 @@ def model_card(meta: dict) -> str:
         "one softmax over a question's windows (shared normalisation). Trained with `python -m qa.training.train`, "
         "calibrated with `python -m qa.training.calibrate` (`make train-reader` runs both).", "",
         "## Files", "",
-        f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 LoRA adapters (rank {s.get('lora_rank')}, alpha "
-        f"{s.get('lora_alpha')}, on {', '.join(config.LORA_TARGETS)}), the LayerNorms and the span head; sha256 "
-        f"`{meta.get('sha256', '')}`, checked at load, merged into the base at load.",
+        (f"- `{config.READER_FULL_WEIGHTS}`: every weight of the fully fine-tuned encoder in fp16 (trained to "
+         f"compare with LoRA, not shipped); sha256 `{meta.get('sha256', '')}`, checked at load."
+         if meta.get("weights") == config.READER_FULL_WEIGHTS else
+         f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 LoRA adapters (rank {s.get('lora_rank')}, alpha "
+         f"{s.get('lora_alpha')}, on {', '.join(config.LORA_TARGETS)}), the LayerNorms and the span head; sha256 "
+         f"`{meta.get('sha256', '')}`, checked at load, merged into the base at load."),
         "- `adapter_config.json`: peft's configuration; `reader.json`: the base (name, sha256, type, width, "
         "layers), settings, data hash, calibration, figures.", "",
         "## Data", "",
@@ -171,23 +179,27 @@ def precision_of(meta: dict, asked: str | None = None) -> str:
     return name
 
 
-def merged_model(model_dir: Path):
+def merged_model(model_dir: Path, meta: dict):
     """The base encoder with the reader's adapters merged in (plain MPNetForQuestionAnswering, fp32); the
-    adapters carry the trained span head, which replaces the base's fresh one."""
+    adapters carry the trained span head, which replaces the base's fresh one. A fully fine-tuned reader's
+    weights replace the base's."""
     from peft import PeftModel
+    from safetensors.torch import load_file
 
     try:
         model = qa_model()
     except BaseModelError as exc:
         raise ReaderError(str(exc)) from None
     try:
+        if meta.get("weights") == config.READER_FULL_WEIGHTS:
+            model.load_state_dict(load_file(str(model_dir / config.READER_FULL_WEIGHTS)))
+            return model
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
+            return PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
     except Exception as exc:  # a damaged adapter file or config: peft, safetensors and json raise many kinds
-        raise ReaderError(f"The reader's adapters at {model_dir} cannot be read ({exc.__class__.__name__}); "
+        raise ReaderError(f"The reader's weights at {model_dir} cannot be read ({exc.__class__.__name__}); "
                           f"run `make train-reader` to rebuild them.") from None
-    return model
 
 
 @dataclass
@@ -224,7 +236,7 @@ class Reader:
     def _load_model(self):
         import torch
 
-        model = merged_model(self.model_dir)
+        model = merged_model(self.model_dir, self.meta)
         model.eval()
         if self.device == "cuda":
             return model.to(device="cuda", dtype=torch.bfloat16)

@@ -96,7 +96,7 @@ def test_a_corrupt_adapter_with_a_matching_hash_gets_one_sentence(tmp_path):
     weights.write_bytes(b"not a safetensors file")
     meta = json.loads((model / config.READER_META).read_text())
     (model / config.READER_META).write_text(json.dumps({**meta, "sha256": file_sha256(weights)}))
-    with pytest.raises(ReaderError, match="adapters .* cannot be read") as err:
+    with pytest.raises(ReaderError, match="weights .* cannot be read") as err:
         Reader(model)
     assert "make train-reader" in str(err.value) and "\n" not in str(err.value)
 
@@ -182,6 +182,34 @@ def test_a_tiny_training_round_on_every_source_loads_and_shares_one_null(tmp_pat
     from qa.reader import joint_null
 
     assert spans[0].null == pytest.approx(joint_null([s.cls_start for s in spans], [s.cls_end for s in spans]))
+
+
+@pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
+def test_full_fine_tuning_trains_every_weight_and_the_reader_loads_it(tmp_path):
+    """--lora-rank 0 (to compare with LoRA): the encoder's own weights train, are written whole in fp16, and
+    load as a reader; it cannot continue from LoRA adapters, which is said in one sentence."""
+    from safetensors.torch import load_file
+
+    from qa.base import qa_model
+
+    pool = _tiny_sources(tmp_path / "data")
+    train = [sys.executable, "-m", "qa.training.train", "--pool", str(pool), "--mix", "pool=3", "--holdout", "pool=1",
+             "--lora-rank", "0", "--out", str(tmp_path / "reader"), "--work", str(tmp_path / "work"),
+             "--max-steps", "1", "--batch-size", "2", "--lr", "1e-3", "--warmup", "0", "--device", "cpu"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    refused = subprocess.run(train + ["--init", str(config.READER_DIR)], capture_output=True, text=True, env=env,
+                             cwd=ROOT, timeout=600)
+    assert refused.returncode == 2 and "full fine-tuning" in refused.stderr
+    run = subprocess.run(train, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = tmp_path / "reader"
+    meta = json.loads((out / config.READER_META).read_text())
+    assert meta["weights"] == config.READER_FULL_WEIGHTS and not (out / config.READER_WEIGHTS).exists()
+    name = "mpnet.encoder.layer.5.attention.attn.q.weight"
+    trained, base = load_file(str(out / config.READER_FULL_WEIGHTS))[name].float(), qa_model().state_dict()[name]
+    assert (trained - base).abs().max() > 1e-4  # the encoder itself moved, not only a head
+    spans = Reader(out, "fp32").read("Who will succeed Jens Stoltenberg?", PASSAGES)
+    assert len(spans) == len(PASSAGES) and any(s is not None for s in spans)
 
 
 @pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")

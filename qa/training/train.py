@@ -76,7 +76,8 @@ class TrainSettings:
     #: "shared": one softmax over a question's windows (shipped); "window": each window its own softmax, its
     #: [CLS] the target where the answer is elsewhere or absent (run_qa.py's objective, kept to compare)
     objective: str = "shared"
-    #: LoRA rank and scale; adapters on every linear layer of the 12 blocks (config.LORA_TARGETS)
+    #: LoRA rank and scale; adapters on every linear layer of the 12 blocks (config.LORA_TARGETS). Rank 0: no
+    #: adapters, every weight trains (full fine-tuning, to compare: its 220 MB in fp16 are not for git)
     lora_rank: int = 16
     lora_alpha: int = 32
     max_steps: int = 1800  # > 0: stop after this many optimiser steps (the schedule decays to zero there)
@@ -84,14 +85,16 @@ class TrainSettings:
 
 
 # -- training ----------------------------------------------------------------------
-def lora_model(settings: TrainSettings, init: Path | None = None):
+def trainable_model(settings: TrainSettings, init: Path | None = None):
     """The base encoder with a span head and LoRA adapters (fresh, or `init`'s to continue from); the
-    adapters, the LayerNorms and the span head are what trains."""
+    adapters, the LayerNorms and the span head are what trains. At rank 0, the whole encoder trains."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     from ..base import qa_model
 
     model = qa_model()
+    if not settings.lora_rank:
+        return model
     if init is not None:
         return PeftModel.from_pretrained(model, str(init), is_trainable=True)
     return get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=0.05,
@@ -146,7 +149,7 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
         history = prev.get("history", []) + [{k: prev.get(k) for k in ("settings", "train_seconds_this_run",
                                                                         "train_windows", "final_loss", "device",
                                                                         "sha256")}]
-    model = lora_model(settings, init)
+    model = trainable_model(settings, init)
     args = TrainingArguments(
         output_dir=str(work_dir), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
         learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
@@ -364,13 +367,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of answerable questions grouped without their answer window")
     p.add_argument("--objective", choices=("shared", "window"), default=d.objective,
                    help="shared: one softmax over a question's windows; window: one per window (to compare)")
-    p.add_argument("--lora-rank", type=int, default=d.lora_rank)
+    p.add_argument("--lora-rank", type=int, default=d.lora_rank,
+                   help="LoRA rank; 0: full fine-tuning (to compare; about 220 MB, not shipped)")
     p.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
     p.add_argument("--warmup", type=float, default=d.warmup_ratio, help="share of the steps to warm up over")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
     p.add_argument("--init", type=Path, default=None,
                    help="continue from this reader folder's adapters (use a fresh --work folder)")
     args = p.parse_args(argv)
+    if args.init is not None and not args.lora_rank:
+        print("error: --init continues from LoRA adapters; full fine-tuning (--lora-rank 0) starts from the base.",
+              file=sys.stderr)
+        return 2
     if not args.pool.is_file():
         print(f"error: no training file at {args.pool}; pass --pool FILE (SQuAD 2.0 format).", file=sys.stderr)
         return 2
