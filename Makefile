@@ -32,7 +32,7 @@ run: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
-eval: install
+eval: index
 	$(BIN)/python -m qa.training.eval $(SHARED)/nato_dev.jsonl
 	$(BIN)/python -m qa.training.eval $(SHARED)/squad2_dev_subset.json
 	$(BIN)/python -m qa.training.eval $(SHARED)/nato_natural_dev.jsonl --labels
