@@ -214,6 +214,29 @@ def test_full_fine_tuning_trains_every_weight_and_the_reader_loads_it(tmp_path):
     assert len(spans) == len(PASSAGES) and any(s is not None for s in spans)
 
 
+def test_a_round_can_grow_the_adapters_rank_and_starts_as_the_reader_it_continues(tmp_path):
+    """--init with a higher --lora-rank: the shipped adapters fill the first ranks and the new ones start at zero,
+    so before its first step the model answers exactly as the shipped reader does; a lower rank is refused."""
+    import torch
+
+    from qa.base import load_tokenizer
+    from qa.training.train import TrainSettings, trainable_model
+
+    meta = json.loads((config.READER_DIR / config.READER_META).read_text())["settings"]
+    rank, alpha = meta["lora_rank"], meta["lora_alpha"]
+    batch = load_tokenizer()("Who will succeed Jens Stoltenberg?", PASSAGES[0], return_tensors="pt")
+    same = trainable_model(TrainSettings(lora_rank=rank, lora_alpha=alpha), config.READER_DIR).eval()
+    grown = trainable_model(TrainSettings(lora_rank=2 * rank, lora_alpha=2 * alpha), config.READER_DIR).eval()
+    a_weights = [p for n, p in grown.named_parameters() if n.endswith("attn.q.lora_A.default.weight")]
+    assert a_weights and all(p.shape[0] == 2 * rank for p in a_weights)
+    with torch.no_grad():
+        expected, got = same(**batch), grown(**batch)
+    assert torch.allclose(expected.start_logits, got.start_logits, atol=1e-4)
+    assert torch.allclose(expected.end_logits, got.end_logits, atol=1e-4)
+    with pytest.raises(SystemExit, match="rank"):
+        trainable_model(TrainSettings(lora_rank=rank // 2, lora_alpha=alpha // 2), config.READER_DIR)
+
+
 @pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
 def test_a_later_round_samples_other_questions_but_holds_out_the_same_units(tmp_path):
     """--seed picks the questions a round trains on, --holdout-seed the units kept for calibration: a round that

@@ -95,11 +95,38 @@ def trainable_model(settings: TrainSettings, init: Path | None = None):
     model = qa_model()
     if not settings.lora_rank:
         return model
-    if init is not None:
+    if init is not None and json.loads((Path(init) / "adapter_config.json").read_text())["r"] == settings.lora_rank:
         return PeftModel.from_pretrained(model, str(init), is_trainable=True)
-    return get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=0.05,
-                                            target_modules=list(config.LORA_TARGETS),
-                                            modules_to_save=list(config.LORA_ALSO_TRAINED)))
+    model = get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=0.05,
+                                             target_modules=list(config.LORA_TARGETS),
+                                             modules_to_save=list(config.LORA_ALSO_TRAINED)))
+    if init is not None:
+        grow_from(model, Path(init), settings)
+    return model
+
+
+def grow_from(model, init: Path, settings: TrainSettings) -> None:
+    """Start a higher-rank LoRA model as `init`'s lower-rank reader: its adapters fill the first ranks (rescaled
+    to the new alpha/r), the new ranks start at B = 0, and its span head and LayerNorms are copied, so the model
+    answers exactly as `init` does before the first step."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    old_cfg = json.loads((init / "adapter_config.json").read_text())
+    if old_cfg["r"] > settings.lora_rank:
+        raise SystemExit(f"error: {init} has rank {old_cfg['r']}; a round continues at that rank or a higher one.")
+    rescale = (old_cfg["lora_alpha"] / old_cfg["r"]) / (settings.lora_alpha / settings.lora_rank)
+    state = get_peft_model_state_dict(model)  # the fresh model's, in the saved layout: A random, B = 0
+    for key, value in load_file(str(init / config.READER_WEIGHTS)).items():
+        if ".lora_A." in key:
+            state[key][: value.shape[0]] = value
+        elif ".lora_B." in key:
+            state[key][:, : value.shape[1]] = value * rescale
+        else:  # the span head and the LayerNorms
+            state[key] = value
+    missing = set_peft_model_state_dict(model, state).unexpected_keys
+    if missing:
+        raise SystemExit(f"error: {init}'s adapters do not fit this model ({missing[0]} ...).")
 
 
 def held_units_of(held_ex) -> dict[str, list[str]]:
@@ -373,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=d.warmup_ratio, help="share of the steps to warm up over")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
     p.add_argument("--init", type=Path, default=None,
-                   help="continue from this reader folder's adapters (use a fresh --work folder)")
+                   help="continue from this reader folder's adapters (use a fresh --work folder); with a higher "
+                        "--lora-rank they fill its first ranks")
     args = p.parse_args(argv)
     if args.init is not None and not args.lora_rank:
         print("error: --init continues from LoRA adapters; full fine-tuning (--lora-rank 0) starts from the base.",
