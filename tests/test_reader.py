@@ -214,7 +214,7 @@ def test_full_fine_tuning_trains_every_weight_and_the_reader_loads_it(tmp_path):
     assert len(spans) == len(PASSAGES) and any(s is not None for s in spans)
 
 
-def test_a_round_can_grow_the_adapters_rank_and_starts_as_the_reader_it_continues(tmp_path):
+def test_a_round_can_grow_the_adapters_rank_and_starts_as_the_reader_it_continues():
     """--init with a higher --lora-rank: the shipped adapters fill the first ranks and the new ones start at zero,
     so before its first step the model answers exactly as the shipped reader does; a lower rank is refused."""
     import torch

@@ -95,27 +95,30 @@ def trainable_model(settings: TrainSettings, init: Path | None = None):
     model = qa_model()
     if not settings.lora_rank:
         return model
-    if init is not None and json.loads((Path(init) / "adapter_config.json").read_text())["r"] == settings.lora_rank:
-        return PeftModel.from_pretrained(model, str(init), is_trainable=True)
+    grown_from = None
+    if init is not None:
+        grown_from = LoraConfig.from_pretrained(str(init))  # peft's adapter_config.json
+        if grown_from.r > settings.lora_rank:
+            raise SystemExit(f"error: {init} has rank {grown_from.r}; a round continues at that rank or a higher one.")
+        if grown_from.r == settings.lora_rank:
+            return PeftModel.from_pretrained(model, str(init), is_trainable=True)
     model = get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=0.05,
                                              target_modules=list(config.LORA_TARGETS),
                                              modules_to_save=list(config.LORA_ALSO_TRAINED)))
-    if init is not None:
-        grow_from(model, Path(init), settings)
+    if grown_from is not None:
+        grow_from(model, Path(init), grown_from.lora_alpha / grown_from.r)
     return model
 
 
-def grow_from(model, init: Path, settings: TrainSettings) -> None:
-    """Start a higher-rank LoRA model as `init`'s lower-rank reader: its adapters fill the first ranks (rescaled
-    to the new alpha/r), the new ranks start at B = 0, and its span head and LayerNorms are copied, so the model
-    answers exactly as `init` does before the first step."""
+def grow_from(model, init: Path, init_scale: float) -> None:
+    """Start a higher-rank LoRA model as `init`'s lower-rank reader: its adapters (scaled by `init_scale`, their
+    alpha/r) fill the first ranks, rescaled to the model's alpha/r; the new ranks keep B = 0; its span head and
+    LayerNorms are copied. So the model answers exactly as `init` does before the first step."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    old_cfg = json.loads((init / "adapter_config.json").read_text())
-    if old_cfg["r"] > settings.lora_rank:
-        raise SystemExit(f"error: {init} has rank {old_cfg['r']}; a round continues at that rank or a higher one.")
-    rescale = (old_cfg["lora_alpha"] / old_cfg["r"]) / (settings.lora_alpha / settings.lora_rank)
+    lora = model.peft_config["default"]
+    rescale = init_scale / (lora.lora_alpha / lora.r)
     state = get_peft_model_state_dict(model)  # the fresh model's, in the saved layout: A random, B = 0
     for key, value in load_file(str(init / config.READER_WEIGHTS)).items():
         if ".lora_A." in key:
@@ -124,9 +127,9 @@ def grow_from(model, init: Path, settings: TrainSettings) -> None:
             state[key][:, : value.shape[1]] = value * rescale
         else:  # the span head and the LayerNorms
             state[key] = value
-    missing = set_peft_model_state_dict(model, state).unexpected_keys
-    if missing:
-        raise SystemExit(f"error: {init}'s adapters do not fit this model ({missing[0]} ...).")
+    unfit = set_peft_model_state_dict(model, state).unexpected_keys
+    if unfit:
+        raise SystemExit(f"error: {init}'s adapters do not fit this model ({unfit[0]} ...).")
 
 
 def held_units_of(held_ex) -> dict[str, list[str]]:
