@@ -434,3 +434,57 @@ def test_a_bad_precision_in_the_environment_gets_one_sentence_before_any_questio
                           str(tmp_path / "none")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert out.returncode == 2
     assert "'int4' is not one of int8, bf16, fp32" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
+def test_a_groups_file_carries_a_round_to_a_machine_without_the_sources(tmp_path):
+    """--save-groups writes the groups a round trains on, with its held-out units and data settings; --groups
+    trains on that file alone (no sources, no spaCy or BM25: what a lent GPU has) and records what built it."""
+    from qa.training.data import load_groups
+    from qa.training.train import TrainSettings, group_material
+
+    pool = _tiny_sources(tmp_path / "data")
+    groups_file = tmp_path / "groups.jsonl.xz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    saved = subprocess.run([sys.executable, "-m", "qa.training.train", "--pool", str(pool), "--mix", "pool=3,qed=3",
+                            "--holdout", "pool=1,qed=1", "--seed", "21", "--save-groups", str(groups_file)],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    header, groups = load_groups(groups_file)
+    built, held = group_material(TrainSettings(mix="pool=3,qed=3", holdout="pool=1,qed=1", seed=21), pool.parent)
+    assert groups == built and header["settings"]["seed"] == 21 and header["settings"]["mix"] == "pool=3,qed=3"
+    assert {k: set(v) for k, v in header["held_out_units"].items()} == {s: {e.unit for e in held if e.source == s}
+                                                                        for s in ("pool", "qed")}
+    out = tmp_path / "reader"
+    run = subprocess.run([sys.executable, "-m", "qa.training.train", "--groups", str(groups_file),
+                          "--pool", str(tmp_path / "absent.json"), "--out", str(out), "--work", str(tmp_path / "work"),
+                          "--max-steps", "1", "--batch-size", "2", "--device", "cpu"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    meta = json.loads((out / config.READER_META).read_text())
+    assert meta["settings"]["mix"] == "pool=3,qed=3" and meta["settings"]["seed"] == 21
+    assert meta["held_out_units"] == header["held_out_units"] and meta["pool_sha256"] == header["pool_sha256"]
+    missing = subprocess.run([sys.executable, "-m", "qa.training.train", "--groups", str(tmp_path / "none.jsonl.xz")],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert missing.returncode == 2 and "no groups file" in missing.stderr
+
+
+def test_the_base_travels_to_a_gpu_as_int8_rows_within_half_a_step():
+    """scripts/device_round.py sends the base as int8 with one scale per row: each weight comes back within half
+    that row's step, and what is not a matrix comes back unchanged."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("device_round", ROOT / "scripts" / "device_round.py")
+    device_round = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(device_round)
+    torch.manual_seed(0)
+    weights = {"w": torch.randn(64, 32) * torch.linspace(0.01, 3, 64)[:, None], "b": torch.randn(32),
+               "ids": torch.arange(5)}
+    packed = device_round.quantise(weights)
+    assert packed["w"].dtype == torch.int8
+    back = device_round.dequantise(packed)
+    assert set(back) == set(weights) and torch.equal(back["b"], weights["b"]) and torch.equal(back["ids"], weights["ids"])
+    step = weights["w"].abs().amax(dim=1, keepdim=True) / 127
+    assert ((back["w"] - weights["w"]).abs() <= step / 2 + 1e-6).all()

@@ -189,3 +189,30 @@ def groups(examples: list[Example], size: int, seed: int, negative_share: float 
         answer = order.index(0) if wins[0] is answer_window else -1
         out.append(Group(ex.source, ex.question, tuple(wins[i] for i in order), answer))
     return out
+
+
+# -- groups as a file -------------------------------------------------------------
+def save_groups(path: Path, groups: list[Group], header: dict) -> Path:
+    """Write training groups as xz-compressed JSON lines, `header` (held-out units, the pool's hash) first:
+    what a machine without the sources or spaCy and BM25 (a lent GPU) trains from (`train --groups`)."""
+    import lzma
+
+    from index.files import write_atomic
+
+    lines = [json.dumps(header, ensure_ascii=False)]
+    lines += [json.dumps([g.source, g.question, g.answer, [[w.text, w.start, w.answer] for w in g.windows]],
+                         ensure_ascii=False) for g in groups]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lzma.compress(("\n".join(lines) + "\n").encode("utf-8")))
+    return path
+
+
+def load_groups(path: Path) -> tuple[dict, list[Group]]:
+    """(header, groups) of a file written by `save_groups`."""
+    import lzma
+
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        header = json.loads(f.readline())
+        out = [Group(s, q, tuple(Window(*w) for w in ws), a) for s, q, a, ws in map(json.loads, f)]
+    return header, out

@@ -20,7 +20,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from index.files import file_sha256
@@ -143,10 +143,11 @@ def held_units_of(held_ex) -> dict[str, list[str]]:
 
 
 def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, device: str = "auto",
-          init: Path | None = None) -> Path:
+          init: Path | None = None, groups_file: Path | None = None) -> Path:
     """Fine-tune, checkpointing into `work_dir` (resumed when present), and export the reader to `out_dir`.
 
-    `init`: a reader folder whose adapters to continue from (another round) instead of fresh ones."""
+    `init`: a reader folder whose adapters to continue from (another round) instead of fresh ones.
+    `groups_file`: train on the groups `--save-groups` wrote (no sources needed) instead of building them."""
     from ..base import load_tokenizer
     from ..reader import export_reader
 
@@ -158,11 +159,10 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
     set_seed(settings.seed)
     cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
     tokenizer = load_tokenizer()
-    grouped, held_ex = group_material(settings, Path(pool).parent)
+    settings, grouped, held_units, pool_sha = material(settings, pool, groups_file)
     feats = length_grouped(group_features(tokenizer, grouped, settings.max_length), settings.batch_size,
                            settings.seed)
     n_windows = sum(len(f["input_ids"]) for f in feats)
-    held_units = held_units_of(held_ex)
     print(f"{len(feats)} groups, {n_windows} windows; held out: "
           + ", ".join(f"{k} {len(v)}" for k, v in held_units.items()), file=sys.stderr)
 
@@ -172,7 +172,7 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
         # a round must hold out what the round it continues from held out: training on those units would
         # leave nothing unseen to calibrate on
         as_sets = lambda units: {k: set(v) for k, v in units.items()}  # noqa: E731
-        if prev.get("pool_sha256") == file_sha256(pool) and as_sets(prev.get("held_out_units") or held_units) \
+        if prev.get("pool_sha256") == pool_sha and as_sets(prev.get("held_out_units") or held_units) \
                 != as_sets(held_units):
             raise SystemExit(f"error: {init} held out other units than this run would; keep --holdout and "
                              "--holdout-seed as that round had them.")
@@ -202,7 +202,7 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
     t0 = time.time()
     trainer.train(resume_from_checkpoint=resume or None)
     done = trainer.state.global_step
-    meta = {"settings": asdict(settings), "pool_sha256": file_sha256(pool), "train_questions": len(feats),
+    meta = {"settings": asdict(settings), "pool_sha256": pool_sha, "train_questions": len(feats),
             "train_windows": round(done * settings.batch_size * windows_per_group),
             "held_out_units": held_units, "train_seconds_this_run": round(time.time() - t0),
             "device": "cuda" if cuda else "cpu",
@@ -212,6 +212,32 @@ def train(settings: TrainSettings, pool: Path, out_dir: Path, work_dir: Path, de
 
 
 # -- training on groups (shared normalisation) ----------------------------------------
+#: the settings that decide which groups are built: a groups file records them, and a run on it takes them
+DATA_SETTINGS = ("mix", "holdout", "holdout_seed", "seed", "group_size", "negative_share", "limit")
+
+
+def material(settings: TrainSettings, pool: Path, groups_file: Path | None = None):
+    """(settings, groups, held-out units, the pool's sha256): built from the sources, or read from a groups file
+    (whose data settings then replace those of `settings`)."""
+    from .data import load_groups
+
+    if groups_file is None:
+        grouped, held_ex = group_material(settings, Path(pool).parent)
+        return settings, grouped, held_units_of(held_ex), file_sha256(pool)
+    header, grouped = load_groups(groups_file)
+    return replace(settings, **header["settings"]), grouped, header["held_out_units"], header["pool_sha256"]
+
+
+def save_material(settings: TrainSettings, pool: Path, path: Path) -> Path:
+    """Build the groups `settings` train on and write them, with what a run on them records, to `path`."""
+    from .data import save_groups
+
+    settings, grouped, held_units, pool_sha = material(settings, pool)
+    header = {"settings": {k: getattr(settings, k) for k in DATA_SETTINGS}, "held_out_units": held_units,
+              "pool_sha256": pool_sha}
+    return save_groups(path, grouped, header)
+
+
 def group_material(settings: TrainSettings, data_dir: Path | None = None):
     """(groups to train on, held-out examples): per source of `settings.mix`, its units held out first, then
     `count` questions sampled from the rest and grouped with their distractor windows."""
@@ -402,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
     p.add_argument("--warmup", type=float, default=d.warmup_ratio, help="share of the steps to warm up over")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
+    p.add_argument("--save-groups", type=Path, default=None, metavar="FILE",
+                   help="build the groups these settings train on, write them to FILE (.jsonl.xz) and stop")
+    p.add_argument("--groups", type=Path, default=None, metavar="FILE",
+                   help="train on the groups of FILE (written by --save-groups) instead of the sources")
     p.add_argument("--init", type=Path, default=None,
                    help="continue from this reader folder's adapters (use a fresh --work folder); with a higher "
                         "--lora-rank they fill its first ranks")
@@ -410,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --init continues from LoRA adapters; full fine-tuning (--lora-rank 0) starts from the base.",
               file=sys.stderr)
         return 2
-    if not args.pool.is_file():
+    if args.groups is not None and not args.groups.is_file():
+        print(f"error: no groups file at {args.groups}; write one with --save-groups.", file=sys.stderr)
+        return 2
+    if args.groups is None and not args.pool.is_file():
         print(f"error: no training file at {args.pool}; pass --pool FILE (SQuAD 2.0 format).", file=sys.stderr)
         return 2
     settings = TrainSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -418,7 +451,10 @@ def main(argv: list[str] | None = None) -> int:
                              holdout=args.holdout, group_size=args.group_size, holdout_seed=args.holdout_seed,
                              negative_share=args.negative_share, lora_rank=args.lora_rank,
                              lora_alpha=args.lora_alpha, objective=args.objective)
-    out = train(settings, args.pool, args.out, args.work, args.device, args.init)
+    if args.save_groups is not None:
+        print(f"groups written to {save_material(settings, args.pool, args.save_groups)}")
+        return 0
+    out = train(settings, args.pool, args.out, args.work, args.device, args.init, args.groups)
     print(f"reader written to {out}")
     return 0
 
