@@ -117,6 +117,7 @@ def train_there(train_flags: list[str]) -> int:
     """Train on the staged groups from the de-quantised base; the reader is written to $OUT/reader."""
     stage()
     folder = base_folder()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # that machine's 16 cores tokenise the groups
     import qa.base
     from qa.training import train
 
