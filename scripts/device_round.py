@@ -95,7 +95,9 @@ def stage() -> None:
 
 def base_folder() -> Path:
     """The base, joined from the staged pieces and de-quantised (once per machine)."""
-    from safetensors.torch import load, save_file
+    from safetensors.torch import load, save
+
+    from index.files import write_atomic
 
     folder = STAGE_DIR / "base"
     if (folder / "model.safetensors").is_file():
@@ -109,7 +111,8 @@ def base_folder() -> Path:
         for name in BASE_FILES:
             (folder / name).write_bytes(tar.extractfile(name).read())
         weights = load(tar.extractfile("model-int8.safetensors").read())
-    save_file(dequantise(weights), str(folder / "model.safetensors"))
+    # written whole or not at all: a call cut off mid-write must not leave weights the next call trusts
+    write_atomic(folder / "model.safetensors", save(dequantise(weights)))
     return folder
 
 

@@ -469,16 +469,21 @@ def test_a_groups_file_carries_a_round_to_a_machine_without_the_sources(tmp_path
     assert missing.returncode == 2 and "no groups file" in missing.stderr
 
 
+def _device_round():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("device_round", ROOT / "scripts" / "device_round.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_base_travels_to_a_gpu_as_int8_rows_within_half_a_step():
     """scripts/device_round.py sends the base as int8 with one scale per row: each weight comes back within half
     that row's step, and what is not a matrix comes back unchanged."""
-    import importlib.util
-
     import torch
 
-    spec = importlib.util.spec_from_file_location("device_round", ROOT / "scripts" / "device_round.py")
-    device_round = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(device_round)
+    device_round = _device_round()
     torch.manual_seed(0)
     weights = {"w": torch.randn(64, 32) * torch.linspace(0.01, 3, 64)[:, None], "b": torch.randn(32),
                "ids": torch.arange(5)}
@@ -488,3 +493,40 @@ def test_the_base_travels_to_a_gpu_as_int8_rows_within_half_a_step():
     assert set(back) == set(weights) and torch.equal(back["b"], weights["b"]) and torch.equal(back["ids"], weights["ids"])
     step = weights["w"].abs().amax(dim=1, keepdim=True) / 127
     assert ((back["w"] - weights["w"]).abs() <= step / 2 + 1e-6).all()
+
+
+@pytest.mark.skipif(not config.TRAIN_POOL.is_file(), reason="needs ../shared/data")
+def test_a_device_round_packs_stages_piece_by_piece_and_trains_a_reader_that_loads(tmp_path, monkeypatch):
+    """pack cuts the base into pieces under the call size and writes the groups; stage keeps each piece as it is
+    carried alone; train joins and de-quantises them and writes a reader to $OUT that loads on the verified base.
+    Training without the pieces staged is one sentence."""
+    import qa.base
+
+    device_round = _device_round()
+    pack_dir, stage_dir = tmp_path / "device", tmp_path / "stage"
+    monkeypatch.setattr(device_round, "PACK_DIR", pack_dir)
+    monkeypatch.setattr(device_round, "STAGE_DIR", stage_dir)
+    monkeypatch.setattr(device_round, "ROOT", tmp_path)
+    monkeypatch.setattr(qa.base, "base_model_path", qa.base.base_model_path)  # train_there replaces it: restored
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    pool = _tiny_sources(tmp_path / "data")
+    device_round.pack(["--pool", str(pool), "--mix", "pool=3,qed=3", "--holdout", "pool=1,qed=1"])
+    pieces = sorted(pack_dir.glob("base.part-*"))
+    assert len(pieces) >= 2 and all(p.stat().st_size <= device_round.PIECE_BYTES for p in pieces)
+    assert (pack_dir / "groups.jsonl.xz").is_file()
+
+    carried = {p.name: p.read_bytes() for p in pack_dir.iterdir()}
+    with pytest.raises(SystemExit, match="no base pieces staged"):
+        device_round.base_folder()
+    for name, data in carried.items():  # one carried file a call, as the machine gets them
+        for p in pack_dir.iterdir():
+            p.unlink()
+        (pack_dir / name).write_bytes(data)
+        device_round.stage()
+    assert device_round.train_there(["--device", "cpu", "--max-steps", "1", "--batch-size", "2"]) == 0
+    out = tmp_path / "out" / "reader"
+    assert json.loads((out / config.READER_META).read_text())["settings"]["mix"] == "pool=3,qed=3"
+    monkeypatch.undo()
+    spans = Reader(out, "fp32").read("Who will succeed Jens Stoltenberg?", PASSAGES)
+    assert len(spans) == len(PASSAGES) and any(s is not None for s in spans)
